@@ -1,0 +1,314 @@
+# Copyright (c) mtls.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The CA directory on the CA host, and bulk issuance into its store.
+
+Layout of a CA directory (0700):
+    root-ca.pem, root-ca-key.pem                  self-signed root
+    intermediate-ca.pem, intermediate-ca-key.pem  optional issuing CA under the root
+    ca-bundle.pem                                 the trust anchors hosts install
+    issued/<name>/cert.pem, key.pem               leaf + intermediates, and its key (central mode)
+No Ansible imports; every entry point takes ``now``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+from dataclasses import dataclass, field
+
+from . import pki
+from .files import FileBatch, FileError, ensure_directory, read_file
+
+ROOT_CERT, ROOT_KEY = "root-ca.pem", "root-ca-key.pem"
+INTERMEDIATE_CERT, INTERMEDIATE_KEY = "intermediate-ca.pem", "intermediate-ca-key.pem"
+BUNDLE = "ca-bundle.pem"
+ISSUED = "issued"
+CERT_FILE, KEY_FILE = "cert.pem", "key.pem"
+PRIVATE_MODE, PUBLIC_MODE, DIRECTORY_MODE = 0o600, 0o644, 0o700
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+# ---------------------------------------------------------------------------------------------
+# The CA
+
+
+@dataclass(frozen=True)
+class CASpec:
+    common_name: str = "mtls.fleet root CA"
+    key_type: pki.KeyType = pki.KeyType.ECDSA_P256
+    lifetime: datetime.timedelta = datetime.timedelta(days=3650)
+    intermediate: bool = False
+    intermediate_common_name: str = "mtls.fleet intermediate CA"
+    intermediate_lifetime: datetime.timedelta = datetime.timedelta(days=1825)
+    name_constraints: pki.NameConstraints = pki.NameConstraints()
+
+
+@dataclass
+class CAResult:
+    changed: bool
+    created: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    root: object = None
+    intermediate: object = None
+
+
+def ensure_ca(path: str, spec: CASpec, passphrase: str | None, now, check_mode=False) -> CAResult:
+    """Create what is missing of the CA; never replace an existing CA (that is a rollover)."""
+    result = CAResult(changed=False)
+    batch = FileBatch()
+    root, root_key = _existing_ca(path, ROOT_CERT, ROOT_KEY, passphrase)
+    if root is None:
+        root_key = spec.key_type.generate()
+        root = pki.build_ca(spec.common_name, root_key, spec.lifetime, now, path_length=1, constraints=spec.name_constraints)
+        result.created.append("root")
+    else:
+        result.warnings += _drift(root, spec.common_name, spec)
+    result.root = root
+
+    if spec.intermediate:
+        intermediate, intermediate_key = _existing_ca(path, INTERMEDIATE_CERT, INTERMEDIATE_KEY, passphrase)
+        if intermediate is not None and not pki.signed_by(intermediate, root):
+            raise pki.PKIError(
+                f"{os.path.join(path, INTERMEDIATE_CERT)} was not issued by {os.path.join(path, ROOT_CERT)}; "
+                "restore the matching root or remove the intermediate files to issue a new one"
+            )
+        if intermediate is None:
+            intermediate_key = spec.key_type.generate()
+            lifetime = min(spec.intermediate_lifetime, pki.not_after(root) - now)
+            intermediate = pki.build_ca(
+                spec.intermediate_common_name, intermediate_key, lifetime, now, path_length=0,
+                constraints=spec.name_constraints, issuer=root, issuer_key=root_key,
+            )
+            result.created.append("intermediate")
+        else:
+            result.warnings += _drift(intermediate, spec.intermediate_common_name, spec)
+        result.intermediate = intermediate
+
+    result.changed = bool(result.created) or _bundle_missing_root(path, root)
+    if result.changed and not check_mode:
+        ensure_directory(path, DIRECTORY_MODE)
+        if "root" in result.created:
+            batch.add(os.path.join(path, ROOT_KEY), pki.key_to_pem(root_key, passphrase), PRIVATE_MODE)
+            batch.add(os.path.join(path, ROOT_CERT), pki.cert_to_pem(root), PUBLIC_MODE)
+        if "intermediate" in result.created:
+            batch.add(os.path.join(path, INTERMEDIATE_KEY), pki.key_to_pem(intermediate_key, passphrase), PRIVATE_MODE)
+            batch.add(os.path.join(path, INTERMEDIATE_CERT), pki.cert_to_pem(result.intermediate), PUBLIC_MODE)
+        if _bundle_missing_root(path, root):
+            bundle = read_file(os.path.join(path, BUNDLE)) or b""
+            batch.add(os.path.join(path, BUNDLE), bundle + pki.cert_to_pem(root), PUBLIC_MODE)
+        batch.commit()
+    return result
+
+
+def _existing_ca(path, cert_name, key_name, passphrase):
+    cert_path, key_path = os.path.join(path, cert_name), os.path.join(path, key_name)
+    cert_pem, key_pem = read_file(cert_path), read_file(key_path)
+    if cert_pem is None and key_pem is None:
+        return None, None
+    if cert_pem is None or key_pem is None:
+        missing = cert_path if cert_pem is None else key_path
+        raise pki.PKIError(f"{missing} is missing while its pair exists; restore it from backup (a new CA would break every issued certificate)")
+    cert = pki.load_certificates(cert_pem, cert_path)[0]
+    key = pki.load_private_key(key_pem, key_path, passphrase)
+    if pki.key_mismatch(cert, key):
+        raise pki.PKIError(f"{key_path} does not match {cert_path}; restore the pair from backup")
+    return cert, key
+
+
+def _drift(cert, common_name, spec: CASpec) -> list:
+    found = []
+    if pki.common_name_of(cert) != common_name:
+        found.append(f"CA '{pki.common_name_of(cert)}' exists; its common name differs from {common_name!r} (kept; change it with a CA rollover)")
+    if pki.KeyType.of(cert.public_key()) is not spec.key_type:
+        found.append(f"CA '{pki.common_name_of(cert)}' has key type {pki.KeyType.of(cert.public_key()).value} (kept; change it with a CA rollover)")
+    if pki.NameConstraints.of(cert) != spec.name_constraints:
+        found.append(f"CA '{pki.common_name_of(cert)}' has different name constraints (kept; change them with a CA rollover)")
+    return found
+
+
+def _bundle_missing_root(path, root) -> bool:
+    pem = read_file(os.path.join(path, BUNDLE))
+    return pem is None or pki.cert_to_pem(root) not in pem
+
+
+def load_issuer(path: str, passphrase: str | None) -> pki.Issuer:
+    """The issuing CA of a CA directory: the intermediate if there is one, else the root."""
+    root, root_key = _existing_ca(path, ROOT_CERT, ROOT_KEY, passphrase)
+    if root is None:
+        raise pki.PKIError(f"{path} holds no CA ({ROOT_CERT}); create it first with mtls.fleet.ca")
+    bundle_pem = read_file(os.path.join(path, BUNDLE))
+    roots = tuple(pki.load_certificates(bundle_pem, os.path.join(path, BUNDLE))) if bundle_pem else (root,)
+    intermediate, intermediate_key = _existing_ca(path, INTERMEDIATE_CERT, INTERMEDIATE_KEY, passphrase)
+    if intermediate is not None:
+        return pki.Issuer(cert=intermediate, key=intermediate_key, chain=(intermediate,), roots=roots)
+    return pki.Issuer(cert=root, key=root_key, chain=(), roots=roots)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bulk issuance
+
+
+@dataclass(frozen=True)
+class Request:
+    spec: pki.LeafSpec
+    csr: object = None  # x509 CSR: the key lives on the host and never reaches the CA
+    rotate_key: bool = True
+    force: bool = False
+
+
+REQUEST_FIELDS = ("name", "common_name", "subject_alt_name", "profile", "key_type", "lifetime", "renew_before", "rotate_key", "csr", "force")
+
+
+def parse_requests(raw_requests, defaults: dict) -> list:
+    """Turn raw request dicts into Requests; one PKIError that lists every bad field of every one."""
+    errors, requests, seen = [], [], set()
+    for index, raw in enumerate(raw_requests):
+        name = raw.get("name")
+        label = f"certificate {name!r}" if name else f"certificates[{index}]"
+        try:
+            requests.append(_parse_request(raw, defaults))
+        except pki.PKIError as exc:
+            errors.append(f"{label}: {exc}")
+            continue
+        if name in seen:
+            errors.append(f"{label}: name is used twice; every certificate needs its own name")
+        seen.add(name)
+    if errors:
+        raise pki.PKIError("; ".join(errors))
+    return requests
+
+
+def _parse_request(raw, defaults) -> Request:
+    unknown = set(raw) - set(REQUEST_FIELDS)
+    if unknown:
+        raise pki.PKIError(f"unknown field(s) {', '.join(sorted(unknown))}; use {', '.join(REQUEST_FIELDS)}")
+    value = {k: raw.get(k) if raw.get(k) is not None else defaults.get(k) for k in REQUEST_FIELDS}
+    name = str(value["name"] or "")
+    if not _SAFE_NAME.match(name):
+        raise pki.PKIError(f"name: {name!r} must start with a letter or digit and hold only letters, digits, '.', '_' and '-'")
+    csr = pki.load_csr(value["csr"].encode() if isinstance(value["csr"], str) else value["csr"], "csr") if value["csr"] else None
+    key_type = pki.KeyType.of(csr.public_key()) if csr else pki.KeyType.parse(value["key_type"] or "ecdsa-p256")
+    spec = pki.LeafSpec(
+        name=name,
+        common_name=str(value["common_name"] or name),
+        sans=tuple(value["subject_alt_name"] or ()),
+        profile=pki.Profile.parse(value["profile"] or "service"),
+        key_type=key_type,
+        lifetime=pki.parse_duration(value["lifetime"] or pki.DEFAULT_LEAF_LIFETIME, "lifetime"),
+        renew_before=pki.RenewBefore.parse(value["renew_before"] or pki.DEFAULT_RENEW_BEFORE),
+    )
+    return Request(spec=spec, csr=csr, rotate_key=bool(value["rotate_key"]) if value["rotate_key"] is not None else True, force=bool(value["force"]))
+
+
+@dataclass
+class Outcome:
+    name: str
+    status: str  # issued | renewed | unchanged
+    reason: str | None
+    detail: str
+    cert_path: str
+    key_path: str | None
+    before: dict | None
+    after: dict | None
+    cert_pem: bytes | None = None
+
+    def result(self, return_content=False) -> dict:
+        facts = self.after or self.before or {}
+        out = {
+            "name": self.name, "status": self.status, "reason": self.reason, "detail": self.detail,
+            "serial": facts.get("serial"), "not_after": facts.get("not_after"),
+            "fingerprint_sha256": facts.get("fingerprint_sha256"),
+            "cert_path": self.cert_path, "key_path": self.key_path,
+        }
+        if return_content:
+            out["certificate"] = self.cert_pem.decode() if self.cert_pem else None
+        return out
+
+
+def issue(store: str, requests, issuer: pki.Issuer, policy: pki.Policy, now, check_mode=False, force=False) -> list:
+    """Decide and (re)issue every request in one pass; write nothing unless all are valid.
+
+    Certificates that are due are built in memory first; files are written in one batch at the
+    end (each key before its cert), so a bad request leaves every file as it was.
+    """
+    _check_policy(requests, issuer, policy, now)
+    outcomes, batch = [], FileBatch()
+    for request in requests:
+        outcomes.append(_issue_one(store, request, issuer, now, force, batch))
+    if batch.changes and not check_mode:
+        ensure_directory(store, DIRECTORY_MODE)
+        for outcome in outcomes:
+            if outcome.status != "unchanged":
+                ensure_directory(os.path.dirname(outcome.cert_path), DIRECTORY_MODE)
+        batch.commit()
+    return outcomes
+
+
+def _check_policy(requests, issuer, policy, now):
+    errors = [f"certificate {r.spec.name!r}: {p}" for r in requests for p in policy.violations(r.spec, issuer, now)]
+    if errors:
+        raise pki.PKIError("; ".join(errors))
+
+
+def _issue_one(store, request: Request, issuer, now, force, batch: FileBatch) -> Outcome:
+    spec = request.spec
+    directory = os.path.join(store, spec.name)
+    cert_path = os.path.join(directory, CERT_FILE)
+    key_path = None if request.csr is not None else os.path.join(directory, KEY_FILE)
+    chain, key = _read_existing(cert_path, key_path)
+    if request.csr is not None:
+        key_problem = _key_problem(chain, request.csr.public_key(), "the certificate's key differs from the CSR's key (new CSR)")
+    elif isinstance(key, pki.PKIError):
+        key_problem, key = str(key), None
+    else:
+        key_problem = _key_problem(chain, key, "the private key does not match the certificate")
+    verdict = pki.renewal_verdict(chain, key_problem, spec, issuer.chain, issuer.roots, spec.renew_before, now, force or request.force)
+    before = pki.describe(chain[0], now) if isinstance(chain, list) else None
+    if not verdict.renew:
+        return Outcome(spec.name, "unchanged", None, verdict.detail, cert_path, key_path, before, before)
+
+    if request.csr is None:
+        keep_key = not request.rotate_key and key is not None and pki.KeyType.of(key) is spec.key_type
+        private_key = key if keep_key else spec.key_type.generate()
+        if not keep_key:
+            batch.add(key_path, pki.key_to_pem(private_key), PRIVATE_MODE)
+        public_key = private_key.public_key()
+    else:
+        public_key = request.csr.public_key()
+    leaf = pki.build_leaf(spec, public_key, issuer, now)
+    cert_pem = pki.chain_to_pem((leaf, *issuer.chain))
+    batch.add(cert_path, cert_pem, PUBLIC_MODE)
+    status = "renewed" if isinstance(chain, list) else "issued"
+    return Outcome(spec.name, status, verdict.reason.value, verdict.detail, cert_path, key_path, before, pki.describe(leaf, now), cert_pem)
+
+
+def _read_existing(cert_path, key_path):
+    """(chain or None or PKIError, key or None or PKIError) as the renewal verdict wants them."""
+    try:
+        cert_pem = read_file(cert_path)
+    except FileError as exc:
+        raise pki.PKIError(str(exc)) from None
+    chain = None
+    if cert_pem is not None:
+        try:
+            chain = pki.load_certificates(cert_pem, cert_path)
+        except pki.PKIError as exc:
+            chain = exc
+    key = None
+    if key_path is not None:
+        key_pem = read_file(key_path)
+        if key_pem is None:
+            key = pki.PKIError(f"{key_path} is missing")
+        else:
+            try:
+                key = pki.load_private_key(key_pem, key_path)
+            except pki.PKIError as exc:
+                key = exc
+    return chain, key
+
+
+def _key_problem(chain, key, message):
+    if not isinstance(chain, list) or key is None:
+        return None
+    return message if pki.key_mismatch(chain[0], key) else None

@@ -1,0 +1,118 @@
+# Copyright (c) mtls.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Atomic, symlink-safe file writes that keep the previous generation beside the new one.
+
+A file is replaced by writing a temp file in the same directory (created with its final mode,
+never following links), syncing it, and renaming it over the old one. The old content stays
+as ``<name>.previous`` (a hard link made before the rename, so there is no moment without a
+file) for a later rollback.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat
+
+PREVIOUS_SUFFIX = ".previous"
+
+
+class FileError(Exception):
+    """A file could not be read or written safely; the message names the path."""
+
+
+def read_file(path: str) -> bytes | None:
+    """The file's bytes, or None when it does not exist. Refuses to follow a symlink."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise FileError(f"{path} is a symlink; refusing to follow it (replace it with a regular file)") from None
+        raise FileError(f"{path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
+def ensure_directory(path: str, mode: int) -> bool:
+    """Create path (and parents) with mode, or fix an existing directory's mode. Returns changed."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        os.makedirs(path, mode=mode)
+        os.chmod(path, mode)  # makedirs applies the umask
+        return True
+    if not stat.S_ISDIR(st.st_mode):
+        raise FileError(f"{path} exists and is not a directory")
+    if stat.S_IMODE(st.st_mode) != mode:
+        os.chmod(path, mode)
+        return True
+    return False
+
+
+class FileBatch:
+    """Stage many writes, then commit them together: temps first, renames last.
+
+    Staging compares against what is on disk, so ``changes`` tells check mode what a commit
+    would do. Files are committed in the order they were added (add keys before certs).
+    """
+
+    def __init__(self):
+        self._staged: list[tuple[str, bytes | None, int]] = []
+
+    def add(self, path: str, content: bytes, mode: int) -> bool:
+        current = read_file(path)
+        if current == content:
+            if stat.S_IMODE(os.lstat(path).st_mode) == mode:
+                return False
+            self._staged.append((path, None, mode))  # mode only
+        else:
+            self._staged.append((path, content, mode))
+        return True
+
+    @property
+    def changes(self) -> list[str]:
+        return [path for path, _, _ in self._staged]
+
+    def commit(self) -> None:
+        temps = []
+        try:
+            for path, content, mode in self._staged:
+                temps.append(_write_temp(path, content, mode) if content is not None else None)
+            for (path, content, mode), temp in zip(self._staged, temps):
+                if temp is None:
+                    os.chmod(path, mode)
+                    continue
+                _keep_previous(path)
+                os.replace(temp, path)
+        except OSError as exc:
+            raise FileError(f"{exc.filename or 'file'}: {exc.strerror}") from None
+        finally:
+            for temp in temps:
+                if temp and os.path.lexists(temp):
+                    os.unlink(temp)
+        self._staged = []
+
+
+def _write_temp(path: str, content: bytes, mode: int) -> str:
+    temp = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        os.fchmod(fd, mode)  # the umask may have narrowed it
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return temp
+
+
+def _keep_previous(path: str) -> None:
+    if not os.path.isfile(path) or os.path.islink(path):
+        return
+    link = f"{path}{PREVIOUS_SUFFIX}.{secrets.token_hex(6)}.tmp"
+    os.link(path, link)
+    os.replace(link, path + PREVIOUS_SUFFIX)

@@ -1,0 +1,205 @@
+"""The CA directory and bulk issuance: idempotence, reasons, CSR mode, bad input changes nothing."""
+
+import os
+import stat
+
+import pytest
+
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki
+from ansible_collections.mtls.fleet.tests.unit.plugins.module_utils.helpers import DAY, NOW
+
+
+def snapshot(path):
+    return {os.path.join(d, f): open(os.path.join(d, f), "rb").read() for d, _, fs in os.walk(path) for f in fs}
+
+
+def mode(path):
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+@pytest.fixture(name="ca")
+def fixture_ca(tmp_path):
+    path = str(tmp_path / "ca")
+    authority.ensure_ca(path, authority.CASpec(intermediate=True), "pass", NOW)
+    return path
+
+
+def requests(*names, **fields):
+    raw = [{"name": n, "subject_alt_name": [f"DNS:{n}.example.com"], **fields} for n in names]
+    return authority.parse_requests(raw, {})
+
+
+def run(ca, reqs, now=NOW, **kw):
+    issuer = authority.load_issuer(ca, "pass")
+    return authority.issue(os.path.join(ca, "issued"), reqs, issuer, kw.pop("policy", pki.Policy()), now, **kw)
+
+
+def test_ensure_ca_creates_once_with_private_modes(tmp_path):
+    path = str(tmp_path / "ca")
+    first = authority.ensure_ca(path, authority.CASpec(intermediate=True), "pass", NOW)
+    assert first.changed and first.created == ["root", "intermediate"]
+    assert mode(path) == 0o700
+    assert mode(os.path.join(path, "root-ca-key.pem")) == 0o600
+    assert mode(os.path.join(path, "ca-bundle.pem")) == 0o644
+    assert b"ENCRYPTED PRIVATE KEY" in open(os.path.join(path, "intermediate-ca-key.pem"), "rb").read()
+    before = snapshot(path)
+    second = authority.ensure_ca(path, authority.CASpec(intermediate=True), "pass", NOW + DAY)
+    assert not second.changed and snapshot(path) == before
+
+
+def test_ensure_ca_check_mode_writes_nothing(tmp_path):
+    result = authority.ensure_ca(str(tmp_path / "ca"), authority.CASpec(), None, NOW, check_mode=True)
+    assert result.changed and not (tmp_path / "ca").exists()
+
+
+def test_ensure_ca_never_replaces_and_warns_about_drift(ca):
+    before = snapshot(ca)
+    result = authority.ensure_ca(ca, authority.CASpec(common_name="Other", intermediate=True), "pass", NOW)
+    assert not result.changed and snapshot(ca) == before
+    assert any("common name differs" in w and "CA rollover" in w for w in result.warnings)
+
+
+def test_wrong_or_missing_ca_passphrase_is_named(ca):
+    with pytest.raises(pki.PKIError, match="root-ca-key.pem cannot be read with the given passphrase"):
+        authority.load_issuer(ca, "wrong")
+    with pytest.raises(pki.PKIError, match="root-ca-key.pem is encrypted; give its passphrase"):
+        authority.load_issuer(ca, None)
+
+
+def test_corrupt_ca_cert_is_named(ca):
+    with open(os.path.join(ca, "root-ca.pem"), "wb") as f:
+        f.write(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    with pytest.raises(pki.PKIError, match="root-ca.pem holds a corrupt certificate"):
+        authority.load_issuer(ca, "pass")
+
+
+def test_bulk_issue_then_idempotent_then_forced(ca):
+    first = run(ca, requests("a", "b", "c"))
+    assert [o.status for o in first] == ["issued"] * 3 and {o.reason for o in first} == {"missing"}
+    cert_path = os.path.join(ca, "issued", "a", "cert.pem")
+    chain = pki.load_certificates(open(cert_path, "rb").read(), cert_path)
+    assert len(chain) == 2 and pki.common_name_of(chain[1]) == "mtls.fleet intermediate CA"
+    assert mode(os.path.join(ca, "issued", "a", "key.pem")) == 0o600
+    assert mode(os.path.join(ca, "issued")) == 0o700
+
+    before = snapshot(ca)
+    second = run(ca, requests("a", "b", "c"), now=NOW + DAY)
+    assert [o.status for o in second] == ["unchanged"] * 3 and snapshot(ca) == before
+
+    third = run(ca, requests("a", "b", "c"), force=True)
+    assert [o.status for o in third] == ["renewed"] * 3 and {o.reason for o in third} == {"forced"}
+    assert all(o.before["serial"] != o.after["serial"] for o in third)
+
+
+def test_renewal_rotates_the_key_and_keeps_the_previous_generation(ca):
+    run(ca, requests("a"))
+    key_path = os.path.join(ca, "issued", "a", "key.pem")
+    old_key = open(key_path, "rb").read()
+    run(ca, requests("a"), force=True)
+    assert open(key_path, "rb").read() != old_key
+    assert open(key_path + ".previous", "rb").read() == old_key
+    assert os.path.exists(os.path.join(ca, "issued", "a", "cert.pem.previous"))
+
+
+def test_rotate_key_false_keeps_the_key(ca):
+    run(ca, requests("a"))
+    key_path = os.path.join(ca, "issued", "a", "key.pem")
+    old_key = open(key_path, "rb").read()
+    outcome = run(ca, requests("a", rotate_key=False), force=True)[0]
+    assert outcome.status == "renewed" and open(key_path, "rb").read() == old_key
+
+
+def test_renewal_window_and_san_change_are_reported(ca):
+    run(ca, requests("a", "b", lifetime="30d"))
+    changed = authority.parse_requests(
+        [{"name": "a", "subject_alt_name": ["DNS:a.example.com"], "lifetime": "30d"},
+         {"name": "b", "subject_alt_name": ["DNS:b.example.com", "IP:10.0.0.2"], "lifetime": "30d"}], {})
+    outcomes = run(ca, changed, now=NOW + 21 * DAY)
+    assert [(o.name, o.reason) for o in outcomes] == [("a", "renew_window"), ("b", "sans_changed")]
+
+
+def test_a_tampered_key_is_detected_and_healed(ca):
+    run(ca, requests("a"))
+    key_path = os.path.join(ca, "issued", "a", "key.pem")
+    with open(key_path, "wb") as f:
+        f.write(pki.key_to_pem(pki.KeyType.ECDSA_P256.generate()))
+    outcome = run(ca, requests("a"))[0]
+    assert outcome.reason == "key_mismatch"
+    assert run(ca, requests("a"))[0].status == "unchanged"
+
+
+def test_csr_mode_never_writes_a_key(ca):
+    host_key = pki.KeyType.ECDSA_P256.generate()
+    csr = pki.make_csr(host_key, "a").decode()
+    outcome = run(ca, requests("a", csr=csr))[0]
+    assert outcome.status == "issued" and outcome.key_path is None
+    assert not os.path.exists(os.path.join(ca, "issued", "a", "key.pem"))
+    leaf = pki.load_certificates(outcome.cert_pem, "cert")[0]
+    assert pki.key_mismatch(leaf, host_key) is None
+    assert run(ca, requests("a", csr=csr))[0].status == "unchanged"
+    new_csr = pki.make_csr(pki.KeyType.ECDSA_P256.generate(), "a").decode()
+    assert run(ca, requests("a", csr=new_csr))[0].reason == "key_mismatch"
+
+
+def test_csr_names_are_ignored_the_request_decides(ca):
+    csr = pki.make_csr(pki.KeyType.ECDSA_P256.generate(), "admin").decode()
+    leaf = pki.load_certificates(run(ca, requests("a", csr=csr))[0].cert_pem, "cert")[0]
+    assert pki.common_name_of(leaf) == "a" and pki.sans_of(leaf) == ("DNS:a.example.com",)
+
+
+def test_check_mode_reports_but_writes_nothing(ca):
+    before = snapshot(ca)
+    outcomes = run(ca, requests("a", "b"), check_mode=True)
+    assert [o.status for o in outcomes] == ["issued", "issued"] and snapshot(ca) == before
+
+
+def test_every_bad_request_is_reported_at_once_and_nothing_changes(ca):
+    run(ca, requests("a"))
+    before = snapshot(ca)
+    raw = [
+        {"name": "a", "subject_alt_name": ["DNS:bad name"]},
+        {"name": "b", "subject_alt_name": ["DNS:b.example.com"], "key_type": "dsa"},
+        {"name": "c", "subject_alt_name": ["DNS:c.example.com"], "lifetime": "forever"},
+        {"name": "../etc", "subject_alt_name": ["DNS:x.example.com"]},
+        {"name": "d", "subject_alt_name": ["DNS:d.example.com"], "colour": "red"},
+        {"name": "e", "subject_alt_name": ["DNS:e.example.com"], "csr": "not a csr"},
+    ]
+    with pytest.raises(pki.PKIError) as err:
+        authority.parse_requests(raw, {})
+    message = str(err.value)
+    for part in ("certificate 'a': subject_alt_name: 'DNS:bad name' is not a valid DNS name",
+                 "certificate 'b': key_type: unknown key type 'dsa'",
+                 "certificate 'c': lifetime: 'forever' is not a duration",
+                 "certificate '../etc': name:",
+                 "certificate 'd': unknown field(s) colour",
+                 "certificate 'e': csr is not a PEM certificate signing request"):
+        assert part in message
+    assert snapshot(ca) == before
+
+
+def test_policy_violations_stop_the_whole_batch(ca):
+    run(ca, requests("a"))
+    before = snapshot(ca)
+    policy = pki.Policy.parse({"allowed_dns": ["*.example.com"], "max_lifetime": "30d"})
+    reqs = authority.parse_requests(
+        [{"name": "a", "subject_alt_name": ["DNS:a.example.com"], "lifetime": "30d"},
+         {"name": "evil", "subject_alt_name": ["DNS:bank.com"], "lifetime": "30d"},
+         {"name": "long", "subject_alt_name": ["DNS:long.example.com"], "lifetime": "400d"}], {})
+    with pytest.raises(pki.PKIError) as err:
+        run(ca, reqs, policy=policy, force=True)
+    assert "certificate 'evil': subject_alt_name: DNS:bank.com is not allowed by policy.allowed_dns" in str(err.value)
+    assert "certificate 'long': lifetime: 400d exceeds policy.max_lifetime 30d" in str(err.value)
+    assert snapshot(ca) == before
+
+
+def test_duplicate_names_are_refused():
+    with pytest.raises(pki.PKIError, match="name is used twice"):
+        requests("a", "a")
+
+
+def test_defaults_apply_and_requests_override():
+    reqs = authority.parse_requests(
+        [{"name": "a", "subject_alt_name": ["DNS:a"]}, {"name": "b", "subject_alt_name": ["DNS:b"], "profile": "client"}],
+        {"profile": "server", "key_type": "ecdsa-p384", "lifetime": "7d"})
+    assert [r.spec.profile.value for r in reqs] == ["server", "client"]
+    assert {r.spec.key_type.value for r in reqs} == {"ecdsa-p384"} and reqs[0].spec.lifetime == 7 * DAY

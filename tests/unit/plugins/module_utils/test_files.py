@@ -1,0 +1,62 @@
+"""Atomic writes: final modes, the previous generation kept, symlinks refused."""
+
+import os
+import stat
+
+import pytest
+
+from ansible_collections.mtls.fleet.plugins.module_utils.files import FileBatch, FileError, ensure_directory, read_file
+
+
+def mode(path):
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def test_new_file_gets_its_mode_whatever_the_umask(tmp_path):
+    old = os.umask(0o077)
+    try:
+        batch = FileBatch()
+        assert batch.add(str(tmp_path / "cert.pem"), b"cert", 0o644)
+        batch.commit()
+    finally:
+        os.umask(old)
+    assert mode(tmp_path / "cert.pem") == 0o644 and (tmp_path / "cert.pem").read_bytes() == b"cert"
+
+
+def test_replacing_keeps_the_previous_generation_and_leaves_no_temp(tmp_path):
+    path = str(tmp_path / "key.pem")
+    for content in (b"one", b"two"):
+        batch = FileBatch()
+        batch.add(path, content, 0o600)
+        batch.commit()
+    assert read_file(path) == b"two" and read_file(path + ".previous") == b"one"
+    assert mode(path) == 0o600 and mode(path + ".previous") == 0o600
+    assert sorted(os.listdir(tmp_path)) == ["key.pem", "key.pem.previous"]
+
+
+def test_same_content_is_no_change_but_a_wrong_mode_is(tmp_path):
+    path = tmp_path / "key.pem"
+    path.write_bytes(b"k")
+    os.chmod(path, 0o644)
+    batch = FileBatch()
+    assert batch.add(str(path), b"k", 0o600)
+    batch.commit()
+    assert mode(path) == 0o600 and not (tmp_path / "key.pem.previous").exists()
+    assert not FileBatch().add(str(path), b"k", 0o600)
+
+
+def test_symlinks_are_refused_not_followed(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"precious")
+    (tmp_path / "key.pem").symlink_to(target)
+    with pytest.raises(FileError, match="is a symlink; refusing to follow it"):
+        FileBatch().add(str(tmp_path / "key.pem"), b"new", 0o600)
+    assert target.read_bytes() == b"precious"
+
+
+def test_ensure_directory_sets_and_repairs_mode(tmp_path):
+    path = str(tmp_path / "a" / "ca")
+    assert ensure_directory(path, 0o700) and mode(path) == 0o700
+    os.chmod(path, 0o755)
+    assert ensure_directory(path, 0o700) and mode(path) == 0o700
+    assert not ensure_directory(path, 0o700)

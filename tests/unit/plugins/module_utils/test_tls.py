@@ -1,0 +1,148 @@
+"""Issued certificates in real use: mutual-TLS handshakes with Python's ssl, and openssl verify.
+
+The server requires a client certificate. Under TLS 1.3 a refused client only learns it on its
+first read, so every client here reads a reply before anything is asserted.
+"""
+
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+
+import pytest
+
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki
+
+
+@pytest.fixture(name="ca")
+def fixture_ca(tmp_path):
+    path = str(tmp_path / "ca")
+    authority.ensure_ca(path, authority.CASpec(intermediate=True), None, pki.utcnow())
+    return path
+
+
+def issue(ca, name, profile="service", key_type="ecdsa-p256", sans=None):
+    raw = [{"name": name, "profile": profile, "key_type": key_type,
+            "subject_alt_name": sans or ["DNS:localhost", "IP:127.0.0.1", f"URI:spiffe://example.org/{name}"]}]
+    issuer = authority.load_issuer(ca, None)
+    outcome = authority.issue(os.path.join(ca, "issued"), authority.parse_requests(raw, {}), issuer, pki.Policy(), pki.utcnow())[0]
+    return outcome.cert_path, os.path.join(ca, "issued", name, "key.pem")
+
+
+class MTLSServer:
+    """A one-thread TLS server that demands a client cert and answers with the client's CN."""
+
+    def __init__(self, cert, key, bundle):
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert, key)
+        self.context.load_verify_locations(bundle)
+        self.context.verify_mode = ssl.CERT_REQUIRED
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.sock.settimeout(10)
+        while True:
+            try:
+                raw, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                with self.context.wrap_socket(raw, server_side=True) as conn:
+                    conn.recv(16)
+                    cn = dict(x[0] for x in conn.getpeercert()["subject"])["commonName"]
+                    conn.sendall(f"hello {cn}".encode())
+            except (ssl.SSLError, OSError):
+                raw.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def request(port, bundle, cert=None, key=None, server_name="localhost"):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(bundle)
+    if cert:
+        context.load_cert_chain(cert, key)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname=server_name) as conn:
+            conn.sendall(b"ping")
+            reply = conn.recv(64)
+            if not reply:
+                raise ConnectionResetError("server closed without a reply")
+            return reply.decode()
+
+
+@pytest.fixture(name="server")
+def fixture_server(ca):
+    cert, key = issue(ca, "server", profile="server")
+    srv = MTLSServer(cert, key, os.path.join(ca, "ca-bundle.pem"))
+    yield srv
+    srv.close()
+
+
+@pytest.mark.parametrize("key_type", ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "ed25519"])
+def test_client_through_intermediate_is_accepted(ca, server, key_type):
+    cert, key = issue(ca, f"client-{key_type}", profile="client", key_type=key_type)
+    assert request(server.port, os.path.join(ca, "ca-bundle.pem"), cert, key) == f"hello client-{key_type}"
+
+
+def test_service_profile_works_both_ways(ca, server):
+    cert, key = issue(ca, "peer")
+    assert request(server.port, os.path.join(ca, "ca-bundle.pem"), cert, key) == "hello peer"
+
+
+def test_client_without_certificate_is_refused_on_read(ca, server):
+    with pytest.raises((ssl.SSLError, ConnectionResetError)):
+        request(server.port, os.path.join(ca, "ca-bundle.pem"))
+
+
+def test_client_from_a_foreign_ca_is_refused_on_read(ca, server, tmp_path):
+    foreign = str(tmp_path / "foreign")
+    authority.ensure_ca(foreign, authority.CASpec(common_name="Foreign root"), None, pki.utcnow())
+    cert, key = issue(foreign, "intruder", profile="client")
+    with pytest.raises((ssl.SSLError, ConnectionResetError)):
+        request(server.port, os.path.join(ca, "ca-bundle.pem"), cert, key)
+
+
+def test_server_only_cert_is_refused_as_client(ca, server):
+    cert, key = issue(ca, "wrong-eku", profile="server")
+    with pytest.raises((ssl.SSLError, ConnectionResetError)):
+        request(server.port, os.path.join(ca, "ca-bundle.pem"), cert, key)
+
+
+def test_client_refuses_server_for_a_name_not_in_its_sans(ca, server):
+    cert, key = issue(ca, "peer")
+    with pytest.raises(ssl.SSLCertVerificationError, match="Hostname mismatch|doesn't match"):
+        request(server.port, os.path.join(ca, "ca-bundle.pem"), cert, key, server_name="other.example.com")
+
+
+OPENSSL = shutil.which("openssl") or "openssl"  # installed by scripts/install-system.sh
+
+
+@pytest.mark.parametrize(
+    "profile, purposes_ok, purposes_refused",
+    [("server", ["sslserver"], ["sslclient"]), ("client", ["sslclient"], ["sslserver"]), ("service", ["sslserver", "sslclient"], [])],
+)
+@pytest.mark.parametrize("intermediate", [False, True])
+def test_openssl_x509_strict_agrees_with_the_profile(tmp_path, profile, purposes_ok, purposes_refused, intermediate):
+    ca = str(tmp_path / "ca")
+    authority.ensure_ca(ca, authority.CASpec(intermediate=intermediate), None, pki.utcnow())
+    cert, _ = issue(ca, "leaf", profile=profile)
+    chain = pki.load_certificates(open(cert, "rb").read(), cert)
+    leaf_path, untrusted = tmp_path / "leaf.pem", tmp_path / "untrusted.pem"
+    leaf_path.write_bytes(pki.cert_to_pem(chain[0]))
+    untrusted.write_bytes(pki.chain_to_pem(chain[1:]))
+    base = [OPENSSL, "verify", "-x509_strict", "-CAfile", os.path.join(ca, "ca-bundle.pem")]
+    if intermediate:
+        base += ["-untrusted", str(untrusted)]
+    for purpose in purposes_ok:
+        done = subprocess.run([*base, "-purpose", purpose, str(leaf_path)], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    for purpose in purposes_refused:
+        done = subprocess.run([*base, "-purpose", purpose, str(leaf_path)], capture_output=True, text=True, check=False)
+        assert done.returncode != 0 and "unsuitable certificate purpose" in done.stdout + done.stderr
