@@ -132,6 +132,10 @@ def _bundle_missing_root(path, root) -> bool:
     return pem is None or pki.cert_to_pem(root) not in pem
 
 
+def ca_exists(path: str) -> bool:
+    return os.path.lexists(os.path.join(path, ROOT_CERT))
+
+
 def load_issuer(path: str, passphrase: str | None) -> pki.Issuer:
     """The issuing CA of a CA directory: the intermediate if there is one, else the root."""
     root, root_key = _existing_ca(path, ROOT_CERT, ROOT_KEY, passphrase)
@@ -243,6 +247,16 @@ def issue(store: str, requests, issuer: pki.Issuer, policy: pki.Policy, now, che
                 ensure_directory(os.path.dirname(outcome.cert_path), DIRECTORY_MODE)
         batch.commit()
     return outcomes
+
+
+def plan_without_ca(store: str, requests) -> list:
+    """Check mode before the CA exists (a first rollout): every request would be issued."""
+    return [
+        Outcome(r.spec.name, "issued", pki.Reason.MISSING.value, "the CA does not exist yet (check mode)",
+                os.path.join(store, r.spec.name, CERT_FILE), None if r.csr is not None else os.path.join(store, r.spec.name, KEY_FILE),
+                None, None)
+        for r in requests
+    ]
 
 
 def _check_policy(requests, issuer, policy, now):

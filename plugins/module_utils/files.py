@@ -63,6 +63,7 @@ class FileBatch:
         self._staged: list[tuple[str, bytes | None, int]] = []
 
     def add(self, path: str, content: bytes, mode: int) -> bool:
+        """Stage path; True if committing would change it. Its directory must exist by commit time."""
         current = read_file(path)
         if current == content:
             if stat.S_IMODE(os.lstat(path).st_mode) == mode:
@@ -74,7 +75,7 @@ class FileBatch:
 
     @property
     def changes(self) -> list[str]:
-        return [path for path, _, _ in self._staged]
+        return [staged[0] for staged in self._staged]
 
     def commit(self) -> None:
         temps = []
@@ -97,7 +98,10 @@ class FileBatch:
 
 
 def _write_temp(path: str, content: bytes, mode: int) -> str:
-    temp = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise FileError(f"directory {directory} does not exist; create it (with the owner and mode it needs) first")
+    temp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         os.fchmod(fd, mode)  # the umask may have narrowed it

@@ -128,12 +128,12 @@ class Profile(str, enum.Enum):
 # ---------------------------------------------------------------------------------------------
 # Durations
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(value, field) -> datetime.timedelta:
-    """'90d', '12h', '30m', '45s', '2w', or a number of seconds."""
+    """'90d', '12h', '30m', '45s', '2w', or a number of seconds (int or digits)."""
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return datetime.timedelta(seconds=value)
     match = _DURATION.match(str(value))
@@ -471,7 +471,7 @@ def signed_by(cert, issuer) -> bool:
 def chain_problem(leaf, intermediates, roots, now) -> str | None:
     """Why leaf does not chain to one of roots through intermediates at time now, or None."""
     current, pool = leaf, list(intermediates)
-    for _ in range(len(pool) + 1):
+    while True:
         for root in roots:
             if signed_by(current, root):
                 if not not_before(root) <= now <= not_after(root):

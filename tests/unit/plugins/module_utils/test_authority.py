@@ -10,7 +10,7 @@ from ansible_collections.mtls.fleet.tests.unit.plugins.module_utils.helpers impo
 
 
 def snapshot(path):
-    return {os.path.join(d, f): open(os.path.join(d, f), "rb").read() for d, _, fs in os.walk(path) for f in fs}
+    return {os.path.join(top, f): open(os.path.join(top, f), "rb").read() for top, dirs, files in os.walk(path) for f in files}
 
 
 def mode(path):
@@ -203,3 +203,10 @@ def test_defaults_apply_and_requests_override():
         {"profile": "server", "key_type": "ecdsa-p384", "lifetime": "7d"})
     assert [r.spec.profile.value for r in reqs] == ["server", "client"]
     assert {r.spec.key_type.value for r in reqs} == {"ecdsa-p384"} and reqs[0].spec.lifetime == 7 * DAY
+
+
+def test_plan_without_ca_says_every_request_would_be_issued(tmp_path):
+    assert not authority.ca_exists(str(tmp_path / "ca"))
+    plan = authority.plan_without_ca(str(tmp_path / "ca" / "issued"), requests("a", "b"))
+    assert [(o.name, o.status, o.reason) for o in plan] == [("a", "issued", "missing"), ("b", "issued", "missing")]
+    assert not (tmp_path / "ca").exists()

@@ -60,3 +60,11 @@ def test_ensure_directory_sets_and_repairs_mode(tmp_path):
     os.chmod(path, 0o755)
     assert ensure_directory(path, 0o700) and mode(path) == 0o700
     assert not ensure_directory(path, 0o700)
+
+
+def test_a_missing_directory_is_named_not_created(tmp_path):
+    batch = FileBatch()
+    batch.add(str(tmp_path / "nope" / "key.pem"), b"k", 0o600)
+    with pytest.raises(FileError, match=r"directory .*/nope does not exist; create it"):
+        batch.commit()
+    assert not (tmp_path / "nope").exists()

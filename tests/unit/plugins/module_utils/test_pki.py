@@ -60,14 +60,14 @@ def test_name_constraints_are_critical_and_round_trip():
     ],
 )
 def test_leaf_profile_sets_extended_key_usage(profile, usages):
-    leaf, _ = issue(make_issuer(), spec(profile=profile))
+    leaf = issue(make_issuer(), spec(profile=profile))[0]
     assert list(ext(leaf, x509.ExtendedKeyUsage).value) == usages
     assert pki.Profile.of(leaf) is profile
 
 
 def test_leaf_extensions_that_tls_stacks_demand():
     issuer = make_issuer(intermediate=True)
-    leaf, _ = issue(issuer, spec(sans=("DNS:web.example.com", "IP:10.1.2.3", "URI:spiffe://example.org/web")))
+    leaf = issue(issuer, spec(sans=("DNS:web.example.com", "IP:10.1.2.3", "URI:spiffe://example.org/web")))[0]
     bc = ext(leaf, x509.BasicConstraints)
     assert bc.critical and not bc.value.ca
     ku = ext(leaf, x509.KeyUsage)
@@ -82,7 +82,7 @@ def test_leaf_extensions_that_tls_stacks_demand():
 
 
 def test_rsa_leaf_adds_key_encipherment():
-    leaf, _ = issue(make_issuer(), spec(key_type=pki.KeyType.RSA_2048))
+    leaf = issue(make_issuer(), spec(key_type=pki.KeyType.RSA_2048))[0]
     assert ext(leaf, x509.KeyUsage).value.key_encipherment
     assert isinstance(leaf.public_key(), rsa.RSAPublicKey)
 
@@ -97,19 +97,19 @@ def test_every_key_type_issues_and_verifies(key_type):
 
 
 def test_validity_is_backdated_for_clock_skew_and_lasts_the_lifetime():
-    leaf, _ = issue(make_issuer(), spec(lifetime=30 * DAY))
+    leaf = issue(make_issuer(), spec(lifetime=30 * DAY))[0]
     assert pki.not_before(leaf) == NOW - pki.CLOCK_SKEW
     assert pki.not_after(leaf) == NOW + 30 * DAY
 
 
 def test_serials_are_random_positive_and_distinct():
     issuer = make_issuer()
-    serials = {issue(issuer)[0].serial_number for _ in range(20)}
+    serials = {issue(issuer)[0].serial_number for attempt in range(20)}
     assert len(serials) == 20 and all(s > 2**64 for s in serials)
 
 
 def test_default_key_type_is_p256():
-    leaf, _ = issue(make_issuer())
+    leaf = issue(make_issuer())[0]
     assert isinstance(leaf.public_key(), ec.EllipticCurvePublicKey) and leaf.public_key().curve.name == "secp256r1"
 
 
@@ -240,7 +240,7 @@ def fixture_issued():
 
 
 def test_verdict_unchanged_when_everything_fits(issued):
-    issuer, leaf, _ = issued
+    issuer, leaf = issued[:2]
     v = verdict([leaf, *issuer.chain], issuer=issuer, now=NOW + 10 * DAY)
     assert not v.renew and "valid until" in v.detail
 
@@ -252,14 +252,14 @@ def test_verdict_missing_and_corrupt():
 
 
 def test_verdict_key_mismatch(issued):
-    issuer, leaf, _ = issued
+    issuer, leaf = issued[:2]
     other = pki.KeyType.ECDSA_P256.generate()
     v = verdict([leaf], key_problem=pki.key_mismatch(leaf, other), issuer=issuer)
     assert v.reason is pki.Reason.KEY_MISMATCH
 
 
 def test_verdict_issuer_changed_when_ca_replaced(issued):
-    _, leaf, _ = issued
+    leaf = issued[1]
     new_ca = make_issuer(intermediate=True)
     v = verdict([leaf], issuer=new_ca)
     assert v.reason is pki.Reason.ISSUER_CHANGED and "not issued by the current CA" in v.detail
@@ -275,19 +275,19 @@ def test_verdict_issuer_changed_when_ca_replaced(issued):
     ],
 )
 def test_verdict_spec_changes(issued, changed, reason):
-    issuer, leaf, _ = issued
+    issuer, leaf = issued[:2]
     v = verdict([leaf, *issuer.chain], leaf_spec=spec(**changed), issuer=issuer)
     assert v.reason is reason
 
 
 def test_verdict_sans_change_says_what(issued):
-    issuer, leaf, _ = issued
+    issuer, leaf = issued[:2]
     v = verdict([leaf, *issuer.chain], leaf_spec=spec(sans=("DNS:api.example.com",)), issuer=issuer)
     assert v.detail == "add DNS:api.example.com; remove DNS:web.example.com"
 
 
 def test_verdict_renew_window_boundary_with_default_last_third(issued):
-    issuer, leaf, _ = issued
+    issuer, leaf = issued[:2]
     lifetime = pki.not_after(leaf) - pki.not_before(leaf)
     start = pki.not_after(leaf) - lifetime * 0.33
     assert not verdict([leaf], issuer=issuer, now=start - datetime.timedelta(seconds=1)).renew
@@ -295,25 +295,25 @@ def test_verdict_renew_window_boundary_with_default_last_third(issued):
 
 
 def test_verdict_renew_before_as_period(issued):
-    issuer, leaf, _ = issued
+    issuer, leaf = issued[:2]
     assert not verdict([leaf], issuer=issuer, now=NOW + 79 * DAY, renew_before="10d").renew
     assert verdict([leaf], issuer=issuer, now=NOW + 81 * DAY, renew_before="10d").reason is pki.Reason.RENEW_WINDOW
 
 
 def test_verdict_expired(issued):
-    issuer, leaf, _ = issued
+    issuer, leaf = issued[:2]
     v = verdict([leaf], issuer=None, now=NOW + 91 * DAY)
     assert v.reason is pki.Reason.EXPIRED
 
 
 def test_verdict_forced_only_when_nothing_else_applies(issued):
-    issuer, leaf, _ = issued
+    issuer, leaf = issued[:2]
     assert verdict([leaf], issuer=issuer, force=True).reason is pki.Reason.FORCED
     assert verdict(None, force=True).reason is pki.Reason.MISSING
 
 
 def test_chain_problem_reports_expired_intermediate(issued):
-    issuer, leaf, _ = issued
+    issuer, leaf = issued[:2]
     later = pki.not_after(issuer.chain[0]) + DAY
     assert "intermediate CA 'Test Intermediate' is not valid now" in pki.chain_problem(leaf, issuer.chain, issuer.roots, later)
 

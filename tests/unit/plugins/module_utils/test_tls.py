@@ -48,7 +48,7 @@ class MTLSServer:
         self.sock.settimeout(10)
         while True:
             try:
-                raw, _ = self.sock.accept()
+                raw = self.sock.accept()[0]
             except OSError:
                 return
             try:
@@ -132,7 +132,7 @@ OPENSSL = shutil.which("openssl") or "openssl"  # installed by scripts/install-s
 def test_openssl_x509_strict_agrees_with_the_profile(tmp_path, profile, purposes_ok, purposes_refused, intermediate):
     ca = str(tmp_path / "ca")
     authority.ensure_ca(ca, authority.CASpec(intermediate=intermediate), None, pki.utcnow())
-    cert, _ = issue(ca, "leaf", profile=profile)
+    cert = issue(ca, "leaf", profile=profile)[0]
     chain = pki.load_certificates(open(cert, "rb").read(), cert)
     leaf_path, untrusted = tmp_path / "leaf.pem", tmp_path / "untrusted.pem"
     leaf_path.write_bytes(pki.cert_to_pem(chain[0]))

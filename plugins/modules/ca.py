@@ -1,0 +1,224 @@
+#!/usr/bin/python
+# Copyright (c) mtls.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ca
+short_description: Create or keep the fleet's certificate authority on the CA host
+version_added: 0.1.0
+description:
+  - Creates a self-signed root CA and, optionally, an intermediate CA signed by it, in one
+    directory on the CA host (by default the controller). The CA keys never leave that host.
+  - Idempotent and conservative. An existing CA is never replaced, because a new CA would break
+    every certificate the fleet holds; differences between the options and the existing CA are
+    reported as warnings. Replacing a CA is a rollover (see the C(ca_rollover) playbook).
+  - "Files in O(path) (mode 0700): C(root-ca.pem), C(root-ca-key.pem), C(intermediate-ca.pem),
+    C(intermediate-ca-key.pem) and C(ca-bundle.pem), the trust bundle hosts install. Keys are
+    0600 and written atomically."
+  - "CA certificates carry BasicConstraints CA:TRUE (critical, path length 1 on the root, 0 on
+    the intermediate), KeyUsage keyCertSign and cRLSign (critical), subject and authority key
+    identifiers, and the name constraints, if any (critical)."
+author: mtls.fleet developers (@mtls-fleet)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+options:
+  path:
+    description: Directory that holds the CA. Created with mode 0700.
+    type: path
+    required: true
+  common_name:
+    description: Common name of the root CA.
+    type: str
+    default: mtls.fleet root CA
+  key_type:
+    description: Key type of the CA keys. P-256 is accepted by every TLS stack we know of.
+    type: str
+    default: ecdsa-p256
+    choices: [ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519]
+  lifetime:
+    description: Lifetime of the root, as V(3650d), V(520w), or seconds.
+    type: str
+    default: 3650d
+  intermediate:
+    description:
+      - Also create an intermediate CA that signs the service certificates, so the root key is
+        used only to sign the intermediate.
+      - Service certificate files then hold leaf + intermediate; nginx needs C(ssl_verify_depth) 2.
+    type: bool
+    default: false
+  intermediate_common_name:
+    description: Common name of the intermediate CA.
+    type: str
+    default: mtls.fleet intermediate CA
+  intermediate_lifetime:
+    description: Lifetime of the intermediate; never beyond the root's expiry.
+    type: str
+    default: 1825d
+  name_constraints:
+    description:
+      - Permitted subtrees written into the CA certificates, so clients themselves refuse any name
+        outside them. The CA also refuses to issue such names.
+      - An empty list leaves that name type unconstrained.
+    type: dict
+    suboptions:
+      dns:
+        description: DNS domains; each permits the domain and all its subdomains.
+        type: list
+        elements: str
+        default: []
+      ips:
+        description: IP networks in CIDR form, for example V(10.0.0.0/8).
+        type: list
+        elements: str
+        default: []
+      uris:
+        description: URI hosts, for example a SPIFFE trust domain V(example.org); V(.example.org) permits subdomains only.
+        type: list
+        elements: str
+        default: []
+  passphrase:
+    description:
+      - Encrypts the CA keys at rest (and decrypts existing ones). Keep it in Ansible Vault.
+    type: str
+seealso:
+  - module: mtls.fleet.certificates
+  - module: mtls.fleet.certificate_info
+"""
+
+EXAMPLES = r"""
+- name: Create the fleet CA on the controller
+  mtls.fleet.ca:
+    path: /etc/mtls-fleet/ca
+    intermediate: true
+    name_constraints:
+      dns: [svc.example.com]
+      uris: [example.org]
+    passphrase: "{{ vault_mtls_ca_passphrase }}"
+  delegate_to: localhost
+  run_once: true
+  register: fleet_ca
+"""
+
+RETURN = r"""
+created:
+  description: What this run created, from V(root) and V(intermediate).
+  returned: always
+  type: list
+  elements: str
+  sample: [root, intermediate]
+bundle_path:
+  description: Path of the trust bundle (PEM of every trusted root) to install on hosts.
+  returned: always
+  type: str
+  sample: /etc/mtls-fleet/ca/ca-bundle.pem
+root:
+  description: Facts about the root CA certificate (no key material).
+  returned: always
+  type: dict
+  contains:
+    subject:
+      description: Subject in RFC 4514 form.
+      type: str
+      sample: CN=mtls.fleet root CA
+    serial:
+      description: Serial number, upper-case hex.
+      type: str
+    fingerprint_sha256:
+      description: SHA-256 fingerprint, colon-separated upper-case hex, as openssl prints it.
+      type: str
+    not_after:
+      description: Expiry, UTC, ISO 8601.
+      type: str
+      sample: "2036-11-20T12:00:00Z"
+intermediate:
+  description: Facts about the intermediate CA certificate, like RV(root).
+  returned: when O(intermediate=true)
+  type: dict
+certificate:
+  description: PEM of the root certificate.
+  returned: always
+  type: str
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki
+from ansible_collections.mtls.fleet.plugins.module_utils.module_support import USER_ERRORS, require_cryptography
+
+KEY_TYPES = ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519"]
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            common_name=dict(type="str", default="mtls.fleet root CA"),
+            key_type=dict(type="str", default="ecdsa-p256", choices=KEY_TYPES),
+            lifetime=dict(type="str", default="3650d"),
+            intermediate=dict(type="bool", default=False),
+            intermediate_common_name=dict(type="str", default="mtls.fleet intermediate CA"),
+            intermediate_lifetime=dict(type="str", default="1825d"),
+            name_constraints=dict(
+                type="dict",
+                options=dict(
+                    dns=dict(type="list", elements="str", default=[]),
+                    ips=dict(type="list", elements="str", default=[]),
+                    uris=dict(type="list", elements="str", default=[]),
+                ),
+            ),
+            passphrase=dict(type="str", no_log=True),
+        ),
+        supports_check_mode=True,
+    )
+    require_cryptography(module)
+    params = module.params
+    now = pki.utcnow()
+    try:
+        spec = authority.CASpec(
+            common_name=params["common_name"],
+            key_type=pki.KeyType.parse(params["key_type"]),
+            lifetime=pki.parse_duration(params["lifetime"], "lifetime"),
+            intermediate=params["intermediate"],
+            intermediate_common_name=params["intermediate_common_name"],
+            intermediate_lifetime=pki.parse_duration(params["intermediate_lifetime"], "intermediate_lifetime"),
+            name_constraints=pki.NameConstraints.parse(params["name_constraints"]),
+        )
+        result = authority.ensure_ca(params["path"], spec, params["passphrase"], now, check_mode=module.check_mode)
+    except USER_ERRORS as exc:
+        module.fail_json(msg=f"CA {params['path']}: {exc}")
+    for warning in result.warnings:
+        module.warn(warning)
+
+    root = pki.describe(result.root, now)
+    output = dict(
+        changed=result.changed,
+        created=result.created,
+        bundle_path=os.path.join(params["path"], authority.BUNDLE),
+        root=root,
+        certificate=pki.cert_to_pem(result.root).decode(),
+    )
+    if result.intermediate is not None:
+        output["intermediate"] = pki.describe(result.intermediate, now)
+    if module._diff and result.created:
+        output["diff"] = dict(
+            before_header=params["path"], after_header=params["path"], before="",
+            after="".join(f"{what}: {pki.describe(cert)['subject']} until {pki.not_after(cert):%Y-%m-%d}\n"
+                          for what, cert in (("root", result.root), ("intermediate", result.intermediate))
+                          if what in result.created),
+        )
+    module.exit_json(**output)
+
+
+if __name__ == "__main__":
+    main()
