@@ -213,16 +213,17 @@ class Outcome:
     detail: str
     cert_path: str
     key_path: str | None
-    before: dict | None
-    after: dict | None
+    before: object = None  # the certificate found, if any
+    after: object = None  # the certificate now in place (the same one when unchanged)
     cert_pem: bytes | None = None
 
     def result(self, return_content=False) -> dict:
-        facts = self.after or self.before or {}
+        cert = self.after or self.before
         out = {
             "name": self.name, "status": self.status, "reason": self.reason, "detail": self.detail,
-            "serial": facts.get("serial"), "not_after": facts.get("not_after"),
-            "fingerprint_sha256": facts.get("fingerprint_sha256"),
+            "serial": pki.serial_text(cert) if cert else None,
+            "not_after": f"{pki.not_after(cert):%Y-%m-%dT%H:%M:%SZ}" if cert else None,
+            "fingerprint_sha256": pki.fingerprint(cert) if cert else None,
             "cert_path": self.cert_path, "key_path": self.key_path,
         }
         if return_content:
@@ -278,7 +279,7 @@ def _issue_one(store, request: Request, issuer, now, force, batch: FileBatch) ->
     else:
         key_problem = _key_problem(chain, key, "the private key does not match the certificate")
     verdict = pki.renewal_verdict(chain, key_problem, spec, issuer.chain, issuer.roots, spec.renew_before, now, force or request.force)
-    before = pki.describe(chain[0], now) if isinstance(chain, list) else None
+    before = chain[0] if isinstance(chain, list) else None
     if not verdict.renew:
         return Outcome(spec.name, "unchanged", None, verdict.detail, cert_path, key_path, before, before)
 
@@ -294,7 +295,7 @@ def _issue_one(store, request: Request, issuer, now, force, batch: FileBatch) ->
     cert_pem = pki.chain_to_pem((leaf, *issuer.chain))
     batch.add(cert_path, cert_pem, PUBLIC_MODE)
     status = "renewed" if isinstance(chain, list) else "issued"
-    return Outcome(spec.name, status, verdict.reason.value, verdict.detail, cert_path, key_path, before, pki.describe(leaf, now), cert_pem)
+    return Outcome(spec.name, status, verdict.reason.value, verdict.detail, cert_path, key_path, before, leaf, cert_pem)
 
 
 def _read_existing(cert_path, key_path):

@@ -320,9 +320,10 @@ def main():
     module.exit_json(**output)
 
 
-def _facts_text(facts):
-    if not facts:
+def _facts_text(cert):
+    if cert is None:
         return ""
+    facts = pki.describe(cert)
     keys = ("subject", "subject_alt_name", "profile", "key_type", "serial", "not_after")
     return "".join(f"{k}: {', '.join(facts[k]) if isinstance(facts[k], list) else facts[k]}\n" for k in keys)
 

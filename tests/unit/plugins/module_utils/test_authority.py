@@ -88,7 +88,7 @@ def test_bulk_issue_then_idempotent_then_forced(ca):
 
     third = run(ca, requests("a", "b", "c"), force=True)
     assert [o.status for o in third] == ["renewed"] * 3 and {o.reason for o in third} == {"forced"}
-    assert all(o.before["serial"] != o.after["serial"] for o in third)
+    assert all(o.before.serial_number != o.after.serial_number for o in third)
 
 
 def test_renewal_rotates_the_key_and_keeps_the_previous_generation(ca):

@@ -68,3 +68,15 @@ def test_a_missing_directory_is_named_not_created(tmp_path):
     with pytest.raises(FileError, match=r"directory .*/nope does not exist; create it"):
         batch.commit()
     assert not (tmp_path / "nope").exists()
+
+
+def test_one_failed_write_renames_nothing_and_leaves_no_temp(tmp_path):
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "cert.pem").write_bytes(b"old")
+    batch = FileBatch()
+    batch.add(str(tmp_path / "ok" / "cert.pem"), b"new", 0o644)
+    batch.add(str(tmp_path / "gone" / "key.pem"), b"k", 0o600)
+    with pytest.raises(FileError):
+        batch.commit()
+    assert (tmp_path / "ok" / "cert.pem").read_bytes() == b"old"
+    assert os.listdir(tmp_path / "ok") == ["cert.pem"]
