@@ -59,7 +59,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     runs = {"raw": [], "raw_files": [], "first": [], "idempotent": []}
-    for _ in range(args.repeat):
+    for attempt in range(args.repeat):
         with tempfile.TemporaryDirectory() as work:
             ca_dir = os.path.join(work, "ca")
             authority.ensure_ca(ca_dir, authority.CASpec(), None, pki.utcnow())

@@ -1,0 +1,33 @@
+# The README's commands. Everything installs itself (scripts/install.sh) on a fresh Debian 12.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: demo test install unit lint sanity molecule scenario lab-down bench
+
+## demo: the main job: a lab fleet, the rollout, mTLS proven from a client host, a summary table
+demo: install
+	scripts/demo
+
+## test: everything CI runs: lint, ansible-test sanity, unit and module tests, all molecule scenarios
+test: install
+	scripts/test-all
+
+## unit / lint / sanity / molecule: one phase of `make test`
+unit lint sanity molecule: install
+	scripts/test-all $@
+
+## scenario S=<name>: one molecule scenario (extensions/molecule/<name>)
+scenario: install
+	molecule test -s $(S)
+
+## lab-down: remove every container and network any lab (demo or molecule) started
+lab-down:
+	scripts/lab purge
+
+## bench: the benchmarks in bench/ (results in docs/performance.md)
+bench: install
+	python bench/issuance.py
+
+install:
+	@bash scripts/install.sh

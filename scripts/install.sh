@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Everything the README's commands need on a fresh Debian 12 machine, idempotent and quick when
+# already done: system packages, the pinned Python toolchain in .venv, the collection link.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash scripts/install-system.sh
+
+stamp=.venv/.requirements.sha256
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "install: Python toolchain (.venv, requirements.txt)"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+  echo "$want" >"$stamp"
+fi
+
+# ansible-test installs its own tools into the environment it runs from, so it gets a venv of its own.
+if [ ! -x .build/sanity-venv/bin/ansible-test ]; then
+  echo "install: ansible-test environment (.build/sanity-venv)"
+  python3 -m venv .build/sanity-venv
+  .build/sanity-venv/bin/pip install --quiet --disable-pip-version-check "$(grep '^ansible-core==' requirements.txt)"
+fi
+
+# Ansible finds the collection at .build/collections/ansible_collections/mtls/fleet (ansible.cfg).
+link=.build/collections/ansible_collections/mtls/fleet
+if [ ! -L "$link" ]; then
+  mkdir -p "$(dirname "$link")"
+  ln -sfn "$root" "$link"
+fi
