@@ -39,20 +39,24 @@ def read_file(path: str) -> bytes | None:
         return handle.read()
 
 
-def ensure_directory(path: str, mode: int) -> bool:
-    """Create path (and parents) with mode, or fix an existing directory's mode. Returns changed."""
+def ensure_directory(path: str, mode: int, uid: int = -1, gid: int = -1, check_mode: bool = False) -> bool:
+    """Create path (and parents) with mode and owner, or fix an existing one. Returns changed."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        os.makedirs(path, mode=mode)
-        os.chmod(path, mode)  # makedirs applies the umask
+        if not check_mode:
+            os.makedirs(path, mode=mode)
+            os.chown(path, uid, gid)
+            os.chmod(path, mode)  # makedirs applies the umask
         return True
     if not stat.S_ISDIR(st.st_mode):
         raise FileError(f"{path} exists and is not a directory")
-    if stat.S_IMODE(st.st_mode) != mode:
+    if stat.S_IMODE(st.st_mode) == mode and uid in (-1, st.st_uid) and gid in (-1, st.st_gid):
+        return False
+    if not check_mode:
+        os.chown(path, uid, gid, follow_symlinks=False)
         os.chmod(path, mode)
-        return True
-    return False
+    return True
 
 
 class FileBatch:
@@ -63,17 +67,21 @@ class FileBatch:
     """
 
     def __init__(self):
-        self._staged: list[tuple[str, bytes | None, int]] = []
+        self._staged: list[tuple[str, bytes | None, int, int, int]] = []
 
-    def add(self, path: str, content: bytes, mode: int) -> bool:
-        """Stage path; True if committing would change it. Its directory must exist by commit time."""
+    def add(self, path: str, content: bytes, mode: int, uid: int = -1, gid: int = -1) -> bool:
+        """Stage path (uid/gid -1: leave as created); True if committing would change it.
+
+        Its directory must exist by commit time. Each path is staged at most once per batch.
+        """
         current = read_file(path)
         if current == content:
-            if stat.S_IMODE(os.lstat(path).st_mode) == mode:
+            st = os.lstat(path)
+            if stat.S_IMODE(st.st_mode) == mode and uid in (-1, st.st_uid) and gid in (-1, st.st_gid):
                 return False
-            self._staged.append((path, None, mode))  # mode only
+            self._staged.append((path, None, mode, uid, gid))  # mode or ownership only
         else:
-            self._staged.append((path, content, mode))
+            self._staged.append((path, content, mode, uid, gid))
         return True
 
     @property
@@ -86,14 +94,15 @@ class FileBatch:
         If any temp file cannot be written, nothing is renamed and every temp file is removed.
         """
         with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
-            futures = {path: pool.submit(_write_temp, path, content, mode) for path, content, mode in self._staged if content is not None}
+            futures = {staged[0]: pool.submit(_write_temp, *staged) for staged in self._staged if staged[1] is not None}
         temps = {path: future.result() for path, future in futures.items() if future.exception() is None}
         try:
             for future in futures.values():
                 if future.exception() is not None:
                     raise future.exception()
-            for path, content, mode in self._staged:
+            for path, content, mode, uid, gid in self._staged:
                 if content is None:
+                    os.chown(path, uid, gid, follow_symlinks=False)
                     os.chmod(path, mode)
                     continue
                 _keep_previous(path)
@@ -107,14 +116,15 @@ class FileBatch:
         self._staged = []
 
 
-def _write_temp(path: str, content: bytes, mode: int) -> str:
+def _write_temp(path: str, content: bytes, mode: int, uid: int = -1, gid: int = -1) -> str:
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
         raise FileError(f"directory {directory} does not exist; create it (with the owner and mode it needs) first")
     temp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
-        os.fchmod(fd, mode)  # the umask may have narrowed it
+        os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)  # the umask may have narrowed it; chown may have cleared set-id bits
         view = memoryview(content)
         while view:
             view = view[os.write(fd, view):]

@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki, probe
 
 
 @pytest.fixture(name="ca")
@@ -55,7 +55,7 @@ class MTLSServer:
                 with self.context.wrap_socket(raw, server_side=True) as conn:
                     conn.recv(16)
                     cn = dict(x[0] for x in conn.getpeercert()["subject"])["commonName"]
-                    conn.sendall(f"hello {cn}".encode())
+                    conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {len(cn) + 6}\r\n\r\nhello {cn}".encode())
             except (ssl.SSLError, OSError):
                 raw.close()
 
@@ -70,11 +70,11 @@ def request(port, bundle, cert=None, key=None, server_name="localhost"):
         context.load_cert_chain(cert, key)
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
         with context.wrap_socket(raw, server_hostname=server_name) as conn:
-            conn.sendall(b"ping")
-            reply = conn.recv(64)
+            conn.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            reply = conn.recv(256)
             if not reply:
                 raise ConnectionResetError("server closed without a reply")
-            return reply.decode()
+            return reply.decode().partition("\r\n\r\n")[2]
 
 
 @pytest.fixture(name="server")
@@ -146,3 +146,14 @@ def test_openssl_x509_strict_agrees_with_the_profile(tmp_path, profile, purposes
     for purpose in purposes_refused:
         done = subprocess.run([*base, "-purpose", purpose, str(leaf_path)], capture_output=True, text=True, check=False)
         assert done.returncode != 0 and "unsuitable certificate purpose" in done.stdout + done.stderr
+
+
+def test_probe_reads_the_answer_and_the_served_serial(ca, server):
+    cert, key = issue(ca, "prober", profile="client")
+    bundle = os.path.join(ca, "ca-bundle.pem")
+    served = pki.load_certificates(open(os.path.join(ca, "issued", "server", "cert.pem"), "rb").read(), "cert")[0]
+    good = probe.probe("127.0.0.1", server.port, "localhost", bundle, cert, key)
+    assert good["error"] is None and good["status"] == 200 and good["body"] == "hello prober"
+    assert good["serial"] == pki.serial_text(served) and good["tls_version"] == "TLSv1.3"
+    refused = probe.probe("127.0.0.1", server.port, "localhost", bundle)
+    assert not refused["ok"] and refused["error"] and refused["serial"] == pki.serial_text(served)

@@ -1,0 +1,182 @@
+#!/usr/bin/python
+# Copyright (c) mtls.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: certificate_files
+short_description: Install a host's certificate generation in one step
+version_added: 0.1.0
+description:
+  - Installs, for every service of the host, C(key.pem), C(cert.pem) (leaf + intermediates) and
+    C(ca-bundle.pem) into the service's directory, in one module call, so a fleet rollout costs
+    one task per host.
+  - Checks everything before writing anything. Every certificate must parse, verify against
+    O(ca_bundle) and match the key it will be served with (the one sent, or in CSR mode the key
+    already on the host). A pair nginx could not load is never installed.
+  - Files are written atomically (temp file, sync, rename), never through symlinks, owned by
+    root and the service's group. Directory 0750, key O(services[].key_mode), public files 0644.
+    The files replaced are kept as C(*.previous) for rollback.
+  - Needs root on the host (C(become)).
+author: mtls.fleet developers (@mtls-fleet)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+options:
+  services:
+    description: The services of this host.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Service name, for messages and results.
+        type: str
+        required: true
+      path:
+        description: Directory of the service's files.
+        type: path
+        required: true
+      certificate:
+        description: PEM of the certificate file (leaf first, then intermediates).
+        type: str
+        required: true
+      private_key:
+        description: PEM of the private key. Leave out in CSR mode, where the key is already at C(<path>/key.pem).
+        type: str
+      group:
+        description: Group that owns the directory and files; with O(services[].key_mode=0640) it may read the key.
+        type: str
+        default: root
+      key_mode:
+        description: Mode of the key file, V(0600) or V(0640).
+        type: str
+        default: "0600"
+        choices: ["0600", "0640"]
+  ca_bundle:
+    description: PEM of the trust bundle, installed as C(ca-bundle.pem) next to each certificate.
+    type: str
+    required: true
+seealso:
+  - module: mtls.fleet.certificates
+  - module: mtls.fleet.certificate_info
+"""
+
+EXAMPLES = r"""
+- name: Install this host's certificate generation
+  mtls.fleet.certificate_files:
+    ca_bundle: "{{ lookup('ansible.builtin.file', '/var/lib/mtls-fleet/ca/ca-bundle.pem') }}"
+    services:
+      - name: web
+        path: /etc/mtls/web
+        certificate: "{{ lookup('ansible.builtin.file', '/var/lib/mtls-fleet/ca/issued/web-1-web/cert.pem') }}"
+        private_key: "{{ lookup('ansible.builtin.file', '/var/lib/mtls-fleet/ca/issued/web-1-web/key.pem') }}"
+        group: www-data
+        key_mode: "0640"
+  become: true
+"""
+
+RETURN = r"""
+services:
+  description: One entry per service.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Service name.
+      type: str
+    changed:
+      description: Whether any of the service's files, modes or owners changed.
+      type: bool
+    serial:
+      description: Serial of the certificate now installed.
+      type: str
+    previous_serial:
+      description: Serial of the certificate it replaced, if any.
+      type: str
+    not_after:
+      description: Expiry of the installed certificate, UTC, ISO 8601.
+      type: str
+    cert_path:
+      description: Path of the certificate file.
+      type: str
+    key_path:
+      description: Path of the key file.
+      type: str
+    bundle_path:
+      description: Path of the trust bundle.
+      type: str
+"""
+
+import grp
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mtls.fleet.plugins.module_utils import deploy, pki
+from ansible_collections.mtls.fleet.plugins.module_utils.module_support import USER_ERRORS, require_cryptography
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            services=dict(
+                type="list",
+                elements="dict",
+                required=True,
+                options=dict(
+                    name=dict(type="str", required=True),
+                    path=dict(type="path", required=True),
+                    certificate=dict(type="str", required=True),
+                    private_key=dict(type="str", no_log=True),
+                    group=dict(type="str", default="root"),
+                    key_mode=dict(type="str", default="0600", choices=["0600", "0640"]),
+                ),
+            ),
+            ca_bundle=dict(type="str", required=True),
+        ),
+        supports_check_mode=True,
+    )
+    require_cryptography(module)
+    try:
+        services = [_service(entry) for entry in module.params["services"]]
+        results = deploy.install(services, module.params["ca_bundle"].encode(), pki.utcnow(), module.check_mode)
+    except USER_ERRORS as exc:
+        module.fail_json(msg=str(exc))
+    except PermissionError as exc:
+        module.fail_json(msg=f"{exc.filename}: permission denied; run this task as root (become: true)")
+    changed = [r for r in results if r["changed"]]
+    output = dict(changed=bool(changed), services=results)
+    if module._diff and changed:
+        output["diff"] = [
+            dict(before_header=r["cert_path"], after_header=r["cert_path"],
+                 before=f"serial: {r['previous_serial']}\n" if r["previous_serial"] else "", after=f"serial: {r['serial']}\n")
+            for r in changed
+        ]
+    module.exit_json(**output)
+
+
+def _service(entry):
+    try:
+        gid = grp.getgrnam(entry["group"]).gr_gid
+    except KeyError:
+        raise pki.PKIError(f"service {entry['name']!r}: group {entry['group']!r} does not exist on this host; create it or change the group") from None
+    return deploy.ServiceFiles(
+        name=entry["name"],
+        directory=entry["path"],
+        certificate=entry["certificate"].encode(),
+        private_key=entry["private_key"].encode() if entry["private_key"] else None,
+        gid=gid,
+        key_mode=int(entry["key_mode"], 8),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Installing a host's certificate generation: modes, ownership, previous generation, refusals."""
+
+import grp
+import os
+import stat
+
+import pytest
+
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, deploy, pki
+
+
+@pytest.fixture(name="ca")
+def fixture_ca(tmp_path):
+    path = str(tmp_path / "ca")
+    authority.ensure_ca(path, authority.CASpec(intermediate=True), None, pki.utcnow())
+    return path
+
+
+def issue(ca, name, force=False):
+    reqs = authority.parse_requests([{"name": name, "subject_alt_name": [f"DNS:{name}.example.com"]}], {})
+    authority.issue(os.path.join(ca, "issued"), reqs, authority.load_issuer(ca, None), pki.Policy(), pki.utcnow(), force=force)
+    read = lambda f: open(os.path.join(ca, "issued", name, f), "rb").read()  # noqa: E731
+    return read("cert.pem"), read("key.pem")
+
+
+def bundle(ca):
+    return open(os.path.join(ca, "ca-bundle.pem"), "rb").read()
+
+
+def mode(path):
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def test_install_sets_modes_and_group_and_is_idempotent(ca, tmp_path):
+    cert, key = issue(ca, "web")
+    gid = grp.getgrnam("daemon").gr_gid
+    service = deploy.ServiceFiles("web", str(tmp_path / "web"), cert, key, gid=gid, key_mode=0o640)
+    first = deploy.install([service], bundle(ca), pki.utcnow())
+    assert first[0]["changed"] and first[0]["previous_serial"] is None
+    assert mode(tmp_path / "web") == 0o750 and mode(tmp_path / "web" / "key.pem") == 0o640
+    assert mode(tmp_path / "web" / "cert.pem") == 0o644
+    assert {os.lstat(tmp_path / "web" / f).st_gid for f in ("key.pem", "cert.pem", "ca-bundle.pem")} == {gid}
+    assert not deploy.install([service], bundle(ca), pki.utcnow())[0]["changed"]
+
+
+def test_new_generation_keeps_the_previous_one(ca, tmp_path):
+    cert, key = issue(ca, "web")
+    deploy.install([deploy.ServiceFiles("web", str(tmp_path / "web"), cert, key)], bundle(ca), pki.utcnow())
+    new_cert, new_key = issue(ca, "web", force=True)
+    result = deploy.install([deploy.ServiceFiles("web", str(tmp_path / "web"), new_cert, new_key)], bundle(ca), pki.utcnow())[0]
+    assert result["changed"] and result["previous_serial"] and result["previous_serial"] != result["serial"]
+    assert (tmp_path / "web" / "key.pem.previous").read_bytes() == key
+    assert (tmp_path / "web" / "cert.pem.previous").read_bytes() == cert
+
+
+def test_a_mismatched_pair_is_refused_and_nothing_is_written(ca, tmp_path):
+    cert, _key = issue(ca, "web")
+    other_key = issue(ca, "api")[1]
+    good_cert, good_key = issue(ca, "good")
+    services = [deploy.ServiceFiles("good", str(tmp_path / "good"), good_cert, good_key),
+                deploy.ServiceFiles("web", str(tmp_path / "web"), cert, other_key)]
+    with pytest.raises(pki.PKIError, match="service 'web': the certificate does not match its private key"):
+        deploy.install(services, bundle(ca), pki.utcnow())
+    assert not (tmp_path / "good").exists() and not (tmp_path / "web").exists()
+
+
+def test_a_certificate_from_another_ca_is_refused(ca, tmp_path):
+    other = str(tmp_path / "other")
+    authority.ensure_ca(other, authority.CASpec(common_name="Other"), None, pki.utcnow())
+    cert, key = issue(other, "web")
+    with pytest.raises(pki.PKIError, match="does not verify against ca_bundle"):
+        deploy.install([deploy.ServiceFiles("web", str(tmp_path / "web"), cert, key)], bundle(ca), pki.utcnow())
+
+
+def test_csr_mode_uses_the_key_on_the_host(ca, tmp_path):
+    (tmp_path / "web").mkdir()
+    host_key = pki.KeyType.ECDSA_P256.generate()
+    (tmp_path / "web" / "key.pem").write_bytes(pki.key_to_pem(host_key))
+    reqs = authority.parse_requests([{"name": "web", "subject_alt_name": ["DNS:web"], "csr": pki.make_csr(host_key, "web").decode()}], {})
+    outcome = authority.issue(os.path.join(ca, "issued"), reqs, authority.load_issuer(ca, None), pki.Policy(), pki.utcnow())[0]
+    result = deploy.install([deploy.ServiceFiles("web", str(tmp_path / "web"), outcome.cert_pem)], bundle(ca), pki.utcnow())[0]
+    assert result["changed"] and mode(tmp_path / "web" / "key.pem") == 0o600
+
+
+def test_csr_mode_without_a_key_on_the_host_is_named(ca, tmp_path):
+    cert = issue(ca, "web")[0]
+    with pytest.raises(pki.PKIError, match="no private key at .*key.pem; send private_key, or create it on the host with mtls.fleet.csr"):
+        deploy.install([deploy.ServiceFiles("web", str(tmp_path / "web"), cert)], bundle(ca), pki.utcnow())
+
+
+def test_check_mode_writes_nothing(ca, tmp_path):
+    cert, key = issue(ca, "web")
+    result = deploy.install([deploy.ServiceFiles("web", str(tmp_path / "web"), cert, key)], bundle(ca), pki.utcnow(), check_mode=True)
+    assert result[0]["changed"] and not (tmp_path / "web").exists()
