@@ -2,7 +2,7 @@
 # System packages the lab needs (Debian 12). Idempotent: skips apt when everything is present.
 set -euo pipefail
 packages=(podman runc netavark aardvark-dns iptables uidmap slirp4netns fuse-overlayfs
-          mmdebstrap openssh-client openssl curl make shellcheck)
+          mmdebstrap openssh-client openssl curl make shellcheck testssl.sh)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -271,7 +271,7 @@ def _issue_one(store, request: Request, issuer, now, force, batch: FileBatch) ->
     directory = os.path.join(store, spec.name)
     cert_path = os.path.join(directory, CERT_FILE)
     key_path = None if request.csr is not None else os.path.join(directory, KEY_FILE)
-    chain, key = _read_existing(cert_path, key_path)
+    existing_pem, chain, key = _read_existing(cert_path, key_path)
     if request.csr is not None:
         key_problem = _key_problem(chain, request.csr.public_key(), "the certificate's key differs from the CSR's key (new CSR)")
     elif isinstance(key, pki.PKIError):
@@ -281,7 +281,7 @@ def _issue_one(store, request: Request, issuer, now, force, batch: FileBatch) ->
     verdict = pki.renewal_verdict(chain, key_problem, spec, issuer.chain, issuer.roots, spec.renew_before, now, force or request.force)
     before = chain[0] if isinstance(chain, list) else None
     if not verdict.renew:
-        return Outcome(spec.name, "unchanged", None, verdict.detail, cert_path, key_path, before, before)
+        return Outcome(spec.name, "unchanged", None, verdict.detail, cert_path, key_path, before, before, existing_pem)
 
     if request.csr is None:
         keep_key = not request.rotate_key and key is not None and pki.KeyType.of(key) is spec.key_type
@@ -299,7 +299,7 @@ def _issue_one(store, request: Request, issuer, now, force, batch: FileBatch) ->
 
 
 def _read_existing(cert_path, key_path):
-    """(chain or None or PKIError, key or None or PKIError) as the renewal verdict wants them."""
+    """(cert file bytes, chain or None or PKIError, key or None or PKIError), as the verdict wants them."""
     try:
         cert_pem = read_file(cert_path)
     except FileError as exc:
@@ -320,7 +320,7 @@ def _read_existing(cert_path, key_path):
                 key = pki.load_private_key(key_pem, key_path)
             except pki.PKIError as exc:
                 key = exc
-    return chain, key
+    return cert_pem, chain, key
 
 
 def _key_problem(chain, key, message):

@@ -235,6 +235,10 @@ bundle_path:
   description: Path of the CA's trust bundle on the CA host.
   returned: always
   type: str
+bundle:
+  description: PEM of the trust bundle hosts install (public); empty in check mode before the CA exists.
+  returned: always
+  type: str
 """
 
 import os
@@ -242,6 +246,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki
+from ansible_collections.mtls.fleet.plugins.module_utils.files import read_file
 from ansible_collections.mtls.fleet.plugins.module_utils.module_support import USER_ERRORS, require_cryptography
 
 KEY_TYPES = ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519"]
@@ -311,6 +316,7 @@ def main():
         certificates=[o.result(params["return_content"]) for o in outcomes],
         summary=summary,
         bundle_path=os.path.join(params["ca_path"], authority.BUNDLE),
+        bundle=(read_file(os.path.join(params["ca_path"], authority.BUNDLE)) or b"").decode(),
     )
     if module._diff and changed:
         output["diff"] = [

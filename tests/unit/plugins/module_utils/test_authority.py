@@ -210,3 +210,9 @@ def test_plan_without_ca_says_every_request_would_be_issued(tmp_path):
     plan = authority.plan_without_ca(str(tmp_path / "ca" / "issued"), requests("a", "b"))
     assert [(o.name, o.status, o.reason) for o in plan] == [("a", "issued", "missing"), ("b", "issued", "missing")]
     assert not (tmp_path / "ca").exists()
+
+
+def test_unchanged_certificates_still_return_their_content(ca):
+    first = run(ca, requests("a"))[0]
+    again = run(ca, requests("a"))[0]
+    assert again.status == "unchanged" and again.result(return_content=True)["certificate"] == first.cert_pem.decode()

@@ -19,8 +19,8 @@ def fixture_ca(tmp_path):
 def issue(ca, name, force=False):
     reqs = authority.parse_requests([{"name": name, "subject_alt_name": [f"DNS:{name}.example.com"]}], {})
     authority.issue(os.path.join(ca, "issued"), reqs, authority.load_issuer(ca, None), pki.Policy(), pki.utcnow(), force=force)
-    read = lambda f: open(os.path.join(ca, "issued", name, f), "rb").read()  # noqa: E731
-    return read("cert.pem"), read("key.pem")
+    directory = os.path.join(ca, "issued", name)
+    return tuple(open(os.path.join(directory, f), "rb").read() for f in ("cert.pem", "key.pem"))
 
 
 def bundle(ca):
