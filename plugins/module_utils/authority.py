@@ -294,7 +294,7 @@ def _issue_one(store, request: Request, issuer, now, force, batch: FileBatch) ->
     leaf = pki.build_leaf(spec, public_key, issuer, now)
     cert_pem = pki.chain_to_pem((leaf, *issuer.chain))
     batch.add(cert_path, cert_pem, PUBLIC_MODE)
-    status = "renewed" if isinstance(chain, list) else "issued"
+    status = "issued" if chain is None else "renewed"  # a corrupt file is replaced too
     return Outcome(spec.name, status, verdict.reason.value, verdict.detail, cert_path, key_path, before, leaf, cert_pem)
 
 

@@ -10,6 +10,7 @@ class Echo(BaseHTTPRequestHandler):
         body = json.dumps({
             "backend": socket.gethostname(),
             "client_identity": self.headers.get("X-Client-Identity"),
+            "forwarded_client_identity": self.headers.get("X-Forwarded-Client-Identity"),
             "client_serial": self.headers.get("X-Client-Serial"),
             "client_verify": self.headers.get("X-Client-Verify"),
             "path": self.path,

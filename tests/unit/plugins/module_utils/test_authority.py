@@ -216,3 +216,13 @@ def test_unchanged_certificates_still_return_their_content(ca):
     first = run(ca, requests("a"))[0]
     again = run(ca, requests("a"))[0]
     assert again.status == "unchanged" and again.result(return_content=True)["certificate"] == first.cert_pem.decode()
+
+
+def test_a_corrupt_certificate_in_the_store_is_reissued_with_the_reason(ca):
+    run(ca, requests("a"))
+    cert_path = os.path.join(ca, "issued", "a", "cert.pem")
+    with open(cert_path, "wb") as handle:
+        handle.write(b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    outcome = run(ca, requests("a"))[0]
+    assert (outcome.status, outcome.reason) == ("renewed", "corrupt") and "corrupt" in outcome.detail
+    assert pki.load_certificates(open(cert_path, "rb").read(), cert_path)
