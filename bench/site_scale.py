@@ -1,6 +1,6 @@
 """Rollout benchmark: mtls.fleet.site on 4, 12 and 24 lab hosts (each: one service identity and
 an nginx mTLS server), first run and idempotent re-run, keys made centrally and on the hosts.
-Writes bench/results/site_scale.json and bench/results/site_scale.svg, prints a markdown table.
+Writes bench/results/site_scale.json and the plot docs/site_scale.svg, prints a markdown table.
 
     python bench/site_scale.py [--sizes 4 12 24]
 
@@ -123,7 +123,7 @@ def main():
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     with open(os.path.join(ROOT, "bench", "results", "site_scale.json"), "w", encoding="utf-8") as handle:
         json.dump({"date": datetime.date.today().isoformat(), "forks": 10, "rows": rows}, handle, indent=2)
-    with open(os.path.join(ROOT, "bench", "results", "site_scale.svg"), "w", encoding="utf-8") as handle:
+    with open(os.path.join(ROOT, "docs", "site_scale.svg"), "w", encoding="utf-8") as handle:
         handle.write(svg(rows))
     print("| hosts | keys | first run | re-run | first / host | re-run / host | tasks per host | baseline first / re-run |")
     print("|---|---|---|---|---|---|---|---|")
