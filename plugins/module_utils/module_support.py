@@ -8,9 +8,10 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.compat.version import LooseVersion
 
 from .files import FileError
-from .pki import CRYPTOGRAPHY_IMPORT_ERROR, MINIMUM_CRYPTOGRAPHY_VERSION, PKIError
+from .pki import CRYPTOGRAPHY_IMPORT_ERROR, MINIMUM_CRYPTOGRAPHY_VERSION, KeyType, PKIError
 
 USER_ERRORS = (PKIError, FileError)
+KEY_TYPES = [key_type.value for key_type in KeyType]
 
 
 def require_cryptography(module):

@@ -247,9 +247,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki
 from ansible_collections.mtls.fleet.plugins.module_utils.files import read_file
-from ansible_collections.mtls.fleet.plugins.module_utils.module_support import USER_ERRORS, require_cryptography
-
-KEY_TYPES = ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519"]
+from ansible_collections.mtls.fleet.plugins.module_utils.module_support import KEY_TYPES, USER_ERRORS, require_cryptography
 
 
 def main():

@@ -92,14 +92,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mtls.fleet.plugins.module_utils import pki
 from ansible_collections.mtls.fleet.plugins.module_utils.files import FileBatch, read_file
-from ansible_collections.mtls.fleet.plugins.module_utils.module_support import USER_ERRORS, require_cryptography
+from ansible_collections.mtls.fleet.plugins.module_utils.module_support import KEY_TYPES, USER_ERRORS, require_cryptography
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
-            key_type=dict(type="str", default="ecdsa-p256", choices=["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519"]),
+            key_type=dict(type="str", default="ecdsa-p256", choices=KEY_TYPES),
             common_name=dict(type="str", required=True),
             force=dict(type="bool", default=False),
         ),
