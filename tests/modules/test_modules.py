@@ -11,7 +11,8 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-MODULES = ["ca", "certificates", "certificate_info", "csr"]
+PLUGINS = [("module", name[:-3]) for name in sorted(os.listdir(os.path.join(ROOT, "plugins", "modules"))) if name.endswith(".py")]
+PLUGINS += [("filter", name[:-3]) for name in sorted(os.listdir(os.path.join(ROOT, "plugins", "filter"))) if name.endswith(".py")]
 Run = collections.namedtuple("Run", "rc stats output")
 
 
@@ -129,8 +130,13 @@ def test_csr_mode_key_stays_on_the_host(tmp_path):
     assert run.rc == 0 and run.stats["changed"] == 0
 
 
-@pytest.mark.parametrize("module", MODULES)
-def test_ansible_doc_renders(module):
+@pytest.mark.parametrize("kind, name", PLUGINS)
+def test_ansible_doc_renders(kind, name):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
-    done = subprocess.run(["ansible-doc", f"mtls.fleet.{module}"], capture_output=True, text=True, cwd=ROOT, env=env, check=False)
+    done = subprocess.run(["ansible-doc", "-t", kind, f"mtls.fleet.{name}"], capture_output=True, text=True, cwd=ROOT, env=env, check=False)
     assert done.returncode == 0 and "EXAMPLES" in done.stdout and "RETURN VALUES" in done.stdout, done.stderr
+
+
+def test_every_module_is_covered():
+    assert {name for kind, name in PLUGINS if kind == "module"} >= {
+        "ca", "certificates", "certificate_info", "csr", "certificate_files", "nginx_config", "tls_probe"}
