@@ -695,6 +695,7 @@ def describe(cert, now=None) -> dict:
         "fingerprint_sha256": fingerprint(cert),
         "not_before": not_before(cert).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "not_after": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "not_after_timestamp": int(expires.timestamp()),
         "key_type": getattr(KeyType.of(cert.public_key()), "value", "unknown"),
         "profile": getattr(Profile.of(cert), "value", None),
     }

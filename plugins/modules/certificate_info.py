@@ -119,6 +119,9 @@ certificates:
     not_after:
       description: Expiry, UTC, ISO 8601.
       type: str
+    not_after_timestamp:
+      description: Expiry as seconds since the epoch (what Prometheus expects).
+      type: int
     days_left:
       description: Days until expiry (negative once expired).
       type: float

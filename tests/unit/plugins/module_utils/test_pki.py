@@ -323,6 +323,7 @@ def test_describe_never_holds_key_material(issued):
     facts = pki.describe(leaf, NOW)
     assert facts["serial"] == f"{leaf.serial_number:X}"
     assert facts["days_left"] == 90.0
+    assert facts["not_after_timestamp"] == int((NOW + 90 * DAY).timestamp())
     assert facts["profile"] == "service" and facts["key_type"] == "ecdsa-p256"
     assert "PRIVATE" not in repr(facts)
 
