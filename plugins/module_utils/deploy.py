@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 
 from . import pki
-from .files import FileBatch, ensure_directory, read_file
+from .files import PREVIOUS_SUFFIX, FileBatch, ensure_directory, read_file
 
 CERT_FILE, KEY_FILE, BUNDLE_FILE = "cert.pem", "key.pem", "ca-bundle.pem"
 DIRECTORY_MODE, PUBLIC_MODE = 0o750, 0o644
@@ -65,6 +65,46 @@ def install(services, bundle: bytes, now, check_mode=False) -> list:
                 key = _paths(service)["key"]
                 os.chown(key, 0, service.gid, follow_symlinks=False)
                 os.chmod(key, service.key_mode)
+    return results
+
+
+def restore_previous(services, now, check_mode=False) -> list:
+    """Put each service's previous generation back (the one just replaced becomes *.previous).
+
+    Checked first for every service: the previous certificate and key must exist and match.
+    """
+    plans, errors = [], []
+    for service in services:
+        paths = _paths(service)
+        previous = {name: read_file(path + PREVIOUS_SUFFIX) for name, path in paths.items()}
+        try:
+            if previous["cert"] is None or previous["key"] is None:
+                raise pki.PKIError(f"there is no previous generation in {service.directory} to restore")
+            leaf = pki.load_certificates(previous["cert"], paths["cert"] + PREVIOUS_SUFFIX)[0]
+            if pki.key_mismatch(leaf, pki.load_private_key(previous["key"], paths["key"] + PREVIOUS_SUFFIX)):
+                raise pki.PKIError("the previous certificate and key do not match; not restoring them")
+        except pki.PKIError as exc:
+            errors.append(f"service {service.name!r}: {exc}")
+            continue
+        plans.append((service, paths, previous, leaf))
+    if errors:
+        raise pki.PKIError("; ".join(errors))
+    batch, results = FileBatch(), []
+    for service, paths, previous, leaf in plans:
+        current = read_file(paths["cert"])
+        key_mode = os.lstat(paths["key"]).st_mode & 0o777
+        batch.add(paths["key"], previous["key"], key_mode, 0, service.gid)
+        batch.add(paths["cert"], previous["cert"], PUBLIC_MODE, 0, service.gid)
+        if previous["bundle"] is not None:
+            batch.add(paths["bundle"], previous["bundle"], PUBLIC_MODE, 0, service.gid)
+        replaced = pki.load_certificates(current, paths["cert"])[0] if current else None
+        results.append({
+            "name": service.name, "changed": True, "directory": service.directory, "serial": pki.serial_text(leaf),
+            "previous_serial": pki.serial_text(replaced) if replaced else None,
+            "not_after": f"{pki.not_after(leaf):%Y-%m-%dT%H:%M:%SZ}", **{f"{k}_path": v for k, v in paths.items()},
+        })
+    if not check_mode:
+        batch.commit()
     return results
 
 

@@ -18,6 +18,8 @@ description:
   - Files are written atomically (temp file, sync, rename), never through symlinks, owned by
     root and the service's group. Directory 0750, key O(services[].key_mode), public files 0644.
     The files replaced are kept as C(*.previous) for rollback.
+  - With O(state=previous), puts each service's previous generation back instead (a rollback);
+    the generation it replaces is kept as C(*.previous) in turn.
   - Needs root on the host (C(become)).
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
@@ -45,9 +47,8 @@ options:
         type: path
         required: true
       certificate:
-        description: PEM of the certificate file (leaf first, then intermediates).
+        description: PEM of the certificate file (leaf first, then intermediates). Required with O(state=present).
         type: str
-        required: true
       private_key:
         description: PEM of the private key. Leave out in CSR mode, where the key is already at C(<path>/key.pem).
         type: str
@@ -61,9 +62,13 @@ options:
         default: "0600"
         choices: ["0600", "0640"]
   ca_bundle:
-    description: PEM of the trust bundle, installed as C(ca-bundle.pem) next to each certificate.
+    description: PEM of the trust bundle, installed as C(ca-bundle.pem) next to each certificate. Required with O(state=present).
     type: str
-    required: true
+  state:
+    description: V(present) installs the given generation; V(previous) restores the one before it.
+    type: str
+    default: present
+    choices: [present, previous]
 seealso:
   - module: mtls.fleet.certificates
   - module: mtls.fleet.certificate_info
@@ -134,20 +139,26 @@ def main():
                 options=dict(
                     name=dict(type="str", required=True),
                     path=dict(type="path", required=True),
-                    certificate=dict(type="str", required=True),
+                    certificate=dict(type="str"),
                     private_key=dict(type="str", no_log=True),
                     group=dict(type="str", default="root"),
                     key_mode=dict(type="str", default="0600", choices=["0600", "0640"]),
                 ),
             ),
-            ca_bundle=dict(type="str", required=True),
+            ca_bundle=dict(type="str"),
+            state=dict(type="str", default="present", choices=["present", "previous"]),
         ),
+        required_if=[("state", "present", ("ca_bundle",))],
         supports_check_mode=True,
     )
     require_cryptography(module)
     try:
-        services = [_service(entry) for entry in module.params["services"]]
-        results = deploy.install(services, module.params["ca_bundle"].encode(), pki.utcnow(), module.check_mode)
+        restoring = module.params["state"] == "previous"
+        services = [_service(entry, restoring) for entry in module.params["services"]]
+        if restoring:
+            results = deploy.restore_previous(services, pki.utcnow(), module.check_mode)
+        else:
+            results = deploy.install(services, module.params["ca_bundle"].encode(), pki.utcnow(), module.check_mode)
     except USER_ERRORS as exc:
         module.fail_json(msg=str(exc))
     except PermissionError as exc:
@@ -163,7 +174,9 @@ def main():
     module.exit_json(**output)
 
 
-def _service(entry):
+def _service(entry, restoring):
+    if not restoring and not entry["certificate"]:
+        raise pki.PKIError(f"service {entry['name']!r}: certificate is required to install a generation")
     try:
         gid = grp.getgrnam(entry["group"]).gr_gid
     except KeyError:
@@ -171,7 +184,7 @@ def _service(entry):
     return deploy.ServiceFiles(
         name=entry["name"],
         directory=entry["path"],
-        certificate=entry["certificate"].encode(),
+        certificate=(entry["certificate"] or "").encode(),
         private_key=entry["private_key"].encode() if entry["private_key"] else None,
         gid=gid,
         key_mode=int(entry["key_mode"], 8),

@@ -92,3 +92,23 @@ def test_check_mode_writes_nothing(ca, tmp_path):
     cert, key = issue(ca, "web")
     result = deploy.install([deploy.ServiceFiles("web", str(tmp_path / "web"), cert, key)], bundle(ca), pki.utcnow(), check_mode=True)
     assert result[0]["changed"] and not (tmp_path / "web").exists()
+
+
+def test_restore_previous_puts_the_old_generation_back_and_keeps_the_new_one(ca, tmp_path):
+    old_cert, old_key = issue(ca, "web")
+    deploy.install([deploy.ServiceFiles("web", str(tmp_path / "web"), old_cert, old_key)], bundle(ca), pki.utcnow())
+    new_cert, new_key = issue(ca, "web", force=True)
+    deploy.install([deploy.ServiceFiles("web", str(tmp_path / "web"), new_cert, new_key)], bundle(ca), pki.utcnow())
+    result = deploy.restore_previous([deploy.ServiceFiles("web", str(tmp_path / "web"), b"")], pki.utcnow())[0]
+    assert (tmp_path / "web" / "cert.pem").read_bytes() == old_cert and (tmp_path / "web" / "key.pem").read_bytes() == old_key
+    assert (tmp_path / "web" / "cert.pem.previous").read_bytes() == new_cert
+    assert result["serial"] == pki.serial_text(pki.load_certificates(old_cert, "old")[0])
+    assert mode(tmp_path / "web" / "key.pem") == 0o600
+
+
+def test_restore_previous_without_a_previous_generation_changes_nothing(ca, tmp_path):
+    cert, key = issue(ca, "web")
+    deploy.install([deploy.ServiceFiles("web", str(tmp_path / "web"), cert, key)], bundle(ca), pki.utcnow())
+    with pytest.raises(pki.PKIError, match="no previous generation"):
+        deploy.restore_previous([deploy.ServiceFiles("web", str(tmp_path / "web"), b"")], pki.utcnow())
+    assert (tmp_path / "web" / "cert.pem").read_bytes() == cert

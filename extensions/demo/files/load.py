@@ -1,0 +1,81 @@
+"""Bounded load through mutual TLS, for rotation tests: counts requests sent and failed.
+
+    python3 load.py HOST PORT CERT KEY CA OUT [--seconds 300] [--stop-file PATH]
+
+Half the workers open a new connection per request; half keep one connection alive and, like
+real HTTP clients, retry an idempotent GET once on a fresh connection when the kept one was
+closed. Stops at --seconds or when the stop file appears; writes counts as JSON to OUT.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import ssl
+import threading
+import time
+
+
+def worker(args, context, keep_alive, counts, lock, deadline):
+    conn = None
+    while time.monotonic() < deadline and not os.path.exists(args.stop_file):
+        outcome = "ok"
+        for attempt in (1, 2):
+            try:
+                if conn is None:
+                    conn = http.client.HTTPSConnection(args.host, args.port, context=context, timeout=10)
+                conn.request("GET", "/", headers={"Connection": "keep-alive" if keep_alive else "close"})
+                reply = conn.getresponse()
+                body = reply.read()
+                if reply.status != 200 or b'"client_identity": "frontend"' not in body:
+                    outcome = f"HTTP {reply.status}"
+                    break
+                if not keep_alive or reply.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+                outcome = "ok" if attempt == 1 else "retried"
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                if conn is not None:
+                    conn.close()
+                conn = None
+                outcome = f"{type(exc).__name__}: {exc}"
+                if not keep_alive:
+                    break  # a new connection that fails is a failure; only a kept one earns a retry
+        with lock:
+            counts["sent"] += 1
+            if outcome == "retried":
+                counts["retried"] += 1
+            elif outcome != "ok":
+                counts["failed"] += 1
+                counts["errors"][outcome[:120]] = counts["errors"].get(outcome[:120], 0) + 1
+        time.sleep(0.02)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    for name in ("host", "port", "cert", "key", "ca", "out"):
+        parser.add_argument(name)
+    parser.add_argument("--seconds", type=float, default=300)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--stop-file", default="/run/mtls-load.stop")
+    args = parser.parse_args()
+    args.port = int(args.port)
+    context = ssl.create_default_context(cafile=args.ca)
+    context.load_cert_chain(args.cert, args.key)
+    counts = {"sent": 0, "failed": 0, "retried": 0, "errors": {}}
+    lock = threading.Lock()
+    start = time.monotonic()
+    deadline = start + args.seconds
+    threads = [threading.Thread(target=worker, args=(args, context, i % 2 == 1, counts, lock, deadline)) for i in range(args.workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    counts["seconds"] = round(time.monotonic() - start, 1)
+    with open(args.out, "w", encoding="utf-8") as handle:
+        json.dump(counts, handle)
+
+
+if __name__ == "__main__":
+    main()
