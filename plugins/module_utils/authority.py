@@ -218,7 +218,7 @@ class Outcome:
     cert_pem: bytes | None = None
 
     def result(self, return_content=False) -> dict:
-        cert = self.after or self.before
+        cert = self.after
         out = {
             "name": self.name, "status": self.status, "reason": self.reason, "detail": self.detail,
             "serial": pki.serial_text(cert) if cert else None,
@@ -241,7 +241,11 @@ def issue(store: str, requests, issuer: pki.Issuer, policy: pki.Policy, now, che
     outcomes, batch = [], FileBatch()
     for request in requests:
         outcomes.append(_issue_one(store, request, issuer, now, force, batch))
-    if batch.changes and not check_mode:
+    if check_mode:  # a renewal that was only planned has no certificate yet
+        for outcome in outcomes:
+            if outcome.status != "unchanged":
+                outcome.after, outcome.cert_pem = None, None
+    elif batch.changes:
         ensure_directory(store, DIRECTORY_MODE)
         for outcome in outcomes:
             if outcome.status != "unchanged":

@@ -208,7 +208,7 @@ certificates:
       type: str
       sample: "expires 2026-03-01 12:00 UTC, inside renew_before (29.7d)"
     serial:
-      description: Serial of the certificate now in place (upper-case hex, as nginx logs it).
+      description: Serial of the certificate now in place (upper-case hex, as nginx logs it); null for a renewal only planned in check mode.
       type: str
     not_after:
       description: Expiry, UTC, ISO 8601.
