@@ -71,12 +71,15 @@ def install(services, bundle: bytes, now, check_mode=False) -> list:
 def restore_previous(services, now, check_mode=False) -> list:
     """Put each service's previous generation back (the one just replaced becomes *.previous).
 
-    Checked first for every service: the previous certificate and key must exist and match.
+    Checked first for every service: the previous certificate must exist and match the previous
+    key, or the current one when the key was not replaced (a key made on the host).
     """
     plans, errors = [], []
     for service in services:
         paths = _paths(service)
         previous = {name: read_file(path + PREVIOUS_SUFFIX) for name, path in paths.items()}
+        if previous["key"] is None:
+            previous["key"] = read_file(paths["key"])
         try:
             if previous["cert"] is None or previous["key"] is None:
                 raise pki.PKIError(f"there is no previous generation in {service.directory} to restore")

@@ -112,3 +112,20 @@ def test_restore_previous_without_a_previous_generation_changes_nothing(ca, tmp_
     with pytest.raises(pki.PKIError, match="no previous generation"):
         deploy.restore_previous([deploy.ServiceFiles("web", str(tmp_path / "web"), b"")], pki.utcnow())
     assert (tmp_path / "web" / "cert.pem").read_bytes() == cert
+
+
+def test_restore_previous_when_the_key_stayed_on_the_host(ca, tmp_path):
+    directory = tmp_path / "web"
+    directory.mkdir()
+    host_key = pki.KeyType.ECDSA_P256.generate()
+    (directory / "key.pem").write_bytes(pki.key_to_pem(host_key))
+    certs = []
+    for force in (False, True):
+        reqs = authority.parse_requests([{"name": "web", "subject_alt_name": ["DNS:web"], "csr": pki.make_csr(host_key, "web").decode()}], {})
+        outcome = authority.issue(os.path.join(ca, "issued"), reqs, authority.load_issuer(ca, None), pki.Policy(), pki.utcnow(), force=force)[0]
+        deploy.install([deploy.ServiceFiles("web", str(directory), outcome.cert_pem)], bundle(ca), pki.utcnow())
+        certs.append(outcome.cert_pem)
+    assert not (directory / "key.pem.previous").exists()
+    deploy.restore_previous([deploy.ServiceFiles("web", str(directory), b"")], pki.utcnow())
+    assert (directory / "cert.pem").read_bytes() == certs[0]
+    assert (directory / "key.pem").read_bytes() == pki.key_to_pem(host_key)
