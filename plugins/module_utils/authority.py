@@ -85,7 +85,8 @@ def ensure_ca(path: str, spec: CASpec, passphrase: str | None, now, check_mode=F
             result.warnings += _drift(intermediate, spec.intermediate_common_name, spec)
         result.intermediate = intermediate
 
-    result.changed = bool(result.created) or _bundle_missing_root(path, root)
+    bundle_needs_root = _bundle_missing_root(path, root)
+    result.changed = bool(result.created) or bundle_needs_root
     if result.changed and not check_mode:
         ensure_directory(path, DIRECTORY_MODE)
         if "root" in result.created:
@@ -94,7 +95,7 @@ def ensure_ca(path: str, spec: CASpec, passphrase: str | None, now, check_mode=F
         if "intermediate" in result.created:
             batch.add(os.path.join(path, INTERMEDIATE_KEY), pki.key_to_pem(intermediate_key, passphrase), PRIVATE_MODE)
             batch.add(os.path.join(path, INTERMEDIATE_CERT), pki.cert_to_pem(result.intermediate), PUBLIC_MODE)
-        if _bundle_missing_root(path, root):
+        if bundle_needs_root:
             bundle = read_file(os.path.join(path, BUNDLE)) or b""
             batch.add(os.path.join(path, BUNDLE), bundle + pki.cert_to_pem(root), PUBLIC_MODE)
         batch.commit()
