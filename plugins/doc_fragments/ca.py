@@ -20,3 +20,66 @@ options:
 requirements:
   - cryptography >= 38.0
 """
+
+    # The CA's own settings: mtls.fleet.ca creates a CA from them, mtls.fleet.ca_rollover the next one.
+    SPEC = r"""
+options:
+  path:
+    description: Directory that holds the CA (mode 0700).
+    type: path
+    required: true
+  common_name:
+    description: Common name of the root CA.
+    type: str
+    default: mtls.fleet root CA
+  key_type:
+    description: Key type of the CA keys. P-256 is accepted by every TLS stack we know of.
+    type: str
+    default: ecdsa-p256
+    choices: [ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519]
+  lifetime:
+    description: Lifetime of the root, as V(3650d), V(520w), or seconds.
+    type: str
+    default: 3650d
+  intermediate:
+    description:
+      - Also create an intermediate CA that signs the service certificates, so the root key is
+        used only to sign the intermediate.
+      - Service certificate files then hold leaf + intermediate; nginx needs C(ssl_verify_depth) 2.
+    type: bool
+    default: false
+  intermediate_common_name:
+    description: Common name of the intermediate CA.
+    type: str
+    default: mtls.fleet intermediate CA
+  intermediate_lifetime:
+    description: Lifetime of the intermediate; never beyond the root's expiry.
+    type: str
+    default: 1825d
+  name_constraints:
+    description:
+      - Permitted subtrees written into the CA certificates, so clients themselves refuse any name
+        outside them. The CA also refuses to issue such names.
+      - An empty list leaves that name type unconstrained.
+    type: dict
+    suboptions:
+      dns:
+        description: DNS domains; each permits the domain and all its subdomains.
+        type: list
+        elements: str
+        default: []
+      ips:
+        description: IP networks in CIDR form, for example V(10.0.0.0/8).
+        type: list
+        elements: str
+        default: []
+      uris:
+        description: URI hosts, for example a SPIFFE trust domain V(example.org); V(.example.org) permits subdomains only.
+        type: list
+        elements: str
+        default: []
+  passphrase:
+    description:
+      - Encrypts the CA keys at rest (and decrypts existing ones). Keep it in Ansible Vault.
+    type: str
+"""

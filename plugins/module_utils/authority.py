@@ -7,6 +7,8 @@ Layout of a CA directory (0700):
     intermediate-ca.pem, intermediate-ca-key.pem  optional issuing CA under the root
     ca-bundle.pem                                 the trust anchors hosts install
     issued/<name>/cert.pem, key.pem               leaf + intermediates, and its key (central mode)
+    revoked.json, crl.pem                         revocations, and the CRLs of every CA (revocation.py)
+    rollover/                                     a CA rollover in progress (rollover.py)
 No Ansible imports; every entry point takes ``now``.
 """
 
@@ -57,7 +59,7 @@ def ensure_ca(path: str, spec: CASpec, passphrase: str | None, now, check_mode=F
     """Create what is missing of the CA; never replace an existing CA (that is a rollover)."""
     result = CAResult(changed=False)
     batch = FileBatch()
-    root, root_key = _existing_ca(path, ROOT_CERT, ROOT_KEY, passphrase)
+    root, root_key = read_ca_pair(path, ROOT_CERT, ROOT_KEY, passphrase)
     if root is None:
         root_key = spec.key_type.generate()
         root = pki.build_ca(spec.common_name, root_key, spec.lifetime, now, path_length=1, constraints=spec.name_constraints)
@@ -67,7 +69,7 @@ def ensure_ca(path: str, spec: CASpec, passphrase: str | None, now, check_mode=F
     result.root = root
 
     if spec.intermediate:
-        intermediate, intermediate_key = _existing_ca(path, INTERMEDIATE_CERT, INTERMEDIATE_KEY, passphrase)
+        intermediate, intermediate_key = read_ca_pair(path, INTERMEDIATE_CERT, INTERMEDIATE_KEY, passphrase)
         if intermediate is not None and not pki.signed_by(intermediate, root):
             raise pki.PKIError(
                 f"{os.path.join(path, INTERMEDIATE_CERT)} was not issued by {os.path.join(path, ROOT_CERT)}; "
@@ -102,7 +104,7 @@ def ensure_ca(path: str, spec: CASpec, passphrase: str | None, now, check_mode=F
     return result
 
 
-def _existing_ca(path, cert_name, key_name, passphrase):
+def read_ca_pair(path, cert_name, key_name, passphrase):
     cert_path, key_path = os.path.join(path, cert_name), os.path.join(path, key_name)
     cert_pem, key_pem = read_file(cert_path), read_file(key_path)
     if cert_pem is None and key_pem is None:
@@ -117,9 +119,22 @@ def _existing_ca(path, cert_name, key_name, passphrase):
     return cert, key
 
 
+GENERATION = re.compile(r" G(\d+)$")
+
+
+def base_name(common_name: str) -> str:
+    """A CA's configured name without the generation a rollover appends (' G2', ' G3', ...)."""
+    return GENERATION.sub("", common_name)
+
+
+def generation_of(cert) -> int:
+    match = GENERATION.search(pki.common_name_of(cert))
+    return int(match.group(1)) if match else 1
+
+
 def _drift(cert, common_name, spec: CASpec) -> list:
     found = []
-    if pki.common_name_of(cert) != common_name:
+    if base_name(pki.common_name_of(cert)) != common_name:
         found.append(f"CA '{pki.common_name_of(cert)}' exists; its common name differs from {common_name!r} (kept; change it with a CA rollover)")
     if pki.KeyType.of(cert.public_key()) is not spec.key_type:
         found.append(f"CA '{pki.common_name_of(cert)}' has key type {pki.KeyType.of(cert.public_key()).value} (kept; change it with a CA rollover)")
@@ -133,18 +148,35 @@ def _bundle_missing_root(path, root) -> bool:
     return pem is None or pki.cert_to_pem(root) not in pem
 
 
+ROLLOVER = "rollover"
+NEXT, PREVIOUS = os.path.join(ROLLOVER, "next"), os.path.join(ROLLOVER, "previous")
+
+
+def known_cas(path: str, passphrase: str | None) -> list:
+    """(certificate, key) of every CA this directory signs for: the active root and intermediate,
+    and during a rollover the next or previous ones. A CRL is due from each of them."""
+    found, seen = [], set()
+    for directory in (path, os.path.join(path, NEXT), os.path.join(path, PREVIOUS)):
+        for cert_name, key_name in ((ROOT_CERT, ROOT_KEY), (INTERMEDIATE_CERT, INTERMEDIATE_KEY)):
+            cert, key = read_ca_pair(directory, cert_name, key_name, passphrase)
+            if cert is not None and pki.fingerprint(cert) not in seen:
+                seen.add(pki.fingerprint(cert))
+                found.append((cert, key))
+    return found
+
+
 def ca_exists(path: str) -> bool:
     return os.path.lexists(os.path.join(path, ROOT_CERT))
 
 
 def load_issuer(path: str, passphrase: str | None) -> pki.Issuer:
     """The issuing CA of a CA directory: the intermediate if there is one, else the root."""
-    root, root_key = _existing_ca(path, ROOT_CERT, ROOT_KEY, passphrase)
+    root, root_key = read_ca_pair(path, ROOT_CERT, ROOT_KEY, passphrase)
     if root is None:
         raise pki.PKIError(f"{path} holds no CA ({ROOT_CERT}); create it first with mtls.fleet.ca")
     bundle_pem = read_file(os.path.join(path, BUNDLE))
     roots = tuple(pki.load_certificates(bundle_pem, os.path.join(path, BUNDLE))) if bundle_pem else (root,)
-    intermediate, intermediate_key = _existing_ca(path, INTERMEDIATE_CERT, INTERMEDIATE_KEY, passphrase)
+    intermediate, intermediate_key = read_ca_pair(path, INTERMEDIATE_CERT, INTERMEDIATE_KEY, passphrase)
     if intermediate is not None:
         return pki.Issuer(cert=intermediate, key=intermediate_key, chain=(intermediate,), roots=roots)
     return pki.Issuer(cert=root, key=root_key, chain=(), roots=roots)
@@ -232,7 +264,7 @@ class Outcome:
         return out
 
 
-def issue(store: str, requests, issuer: pki.Issuer, policy: pki.Policy, now, check_mode=False, force=False) -> list:
+def issue(store: str, requests, issuer: pki.Issuer, policy: pki.Policy, now, check_mode=False, force=False, revoked=frozenset()) -> list:
     """Decide and (re)issue every request in one pass; write nothing unless all are valid.
 
     Certificates that are due are built in memory first; files are written in one batch at the
@@ -241,7 +273,7 @@ def issue(store: str, requests, issuer: pki.Issuer, policy: pki.Policy, now, che
     _check_policy(requests, issuer, policy, now)
     outcomes, batch = [], FileBatch()
     for request in requests:
-        outcomes.append(_issue_one(store, request, issuer, now, force, batch))
+        outcomes.append(_issue_one(store, request, issuer, now, force, revoked, batch))
     if check_mode:  # a renewal that was only planned has no certificate yet
         for outcome in outcomes:
             if outcome.status != "unchanged":
@@ -271,7 +303,7 @@ def _check_policy(requests, issuer, policy, now):
         raise pki.PKIError("; ".join(errors))
 
 
-def _issue_one(store, request: Request, issuer, now, force, batch: FileBatch) -> Outcome:
+def _issue_one(store, request: Request, issuer, now, force, revoked, batch: FileBatch) -> Outcome:
     spec = request.spec
     directory = os.path.join(store, spec.name)
     cert_path = os.path.join(directory, CERT_FILE)
@@ -283,7 +315,8 @@ def _issue_one(store, request: Request, issuer, now, force, batch: FileBatch) ->
         key_problem, key = str(key), None
     else:
         key_problem = _key_problem(chain, key, "the private key does not match the certificate")
-    verdict = pki.renewal_verdict(chain, key_problem, spec, issuer.chain, issuer.roots, spec.renew_before, now, force or request.force)
+    verdict = pki.renewal_verdict(chain, key_problem, spec, issuer.chain, issuer.roots, spec.renew_before, now, force or request.force,
+                                  issuing_ca=issuer.cert, revoked=revoked)
     before = chain[0] if isinstance(chain, list) else None
     if not verdict.renew:
         return Outcome(spec.name, "unchanged", None, verdict.detail, cert_path, key_path, before, before, existing_pem)

@@ -56,6 +56,7 @@ def install(services, bundle: bytes, now, check_mode=False) -> list:
         results.append({
             "name": service.name, "changed": changed, "directory": service.directory,
             "serial": pki.serial_text(leaf), "previous_serial": pki.serial_text(previous) if previous else None,
+            "renewed": previous is None or previous.serial_number != leaf.serial_number,
             "not_after": f"{pki.not_after(leaf):%Y-%m-%dT%H:%M:%SZ}", **{f"{k}_path": v for k, v in paths.items()},
         })
     if not check_mode:

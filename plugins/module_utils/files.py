@@ -66,8 +66,9 @@ class FileBatch:
     would do. Files are committed in the order they were added (add keys before certs).
     """
 
-    def __init__(self):
+    def __init__(self, keep_previous: bool = True):
         self._staged: list[tuple[str, bytes | None, int, int, int]] = []
+        self._keep_previous = keep_previous
 
     def add(self, path: str, content: bytes, mode: int, uid: int = -1, gid: int = -1) -> bool:
         """Stage path (uid/gid -1: leave as created); True if committing would change it.
@@ -105,7 +106,8 @@ class FileBatch:
                     os.chown(path, uid, gid, follow_symlinks=False)
                     os.chmod(path, mode)
                     continue
-                _keep_previous(path)
+                if self._keep_previous:
+                    _keep_previous(path)
                 os.replace(temps.pop(path), path)
         except OSError as exc:
             raise FileError(f"{exc.filename or 'file'}: {exc.strerror}") from None

@@ -7,8 +7,9 @@ from __future__ import annotations
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.compat.version import LooseVersion
 
+from .authority import CASpec
 from .files import FileError
-from .pki import CRYPTOGRAPHY_IMPORT_ERROR, MINIMUM_CRYPTOGRAPHY_VERSION, KeyType, PKIError
+from .pki import CRYPTOGRAPHY_IMPORT_ERROR, MINIMUM_CRYPTOGRAPHY_VERSION, KeyType, NameConstraints, PKIError, parse_duration
 
 USER_ERRORS = (PKIError, FileError)
 KEY_TYPES = [key_type.value for key_type in KeyType]
@@ -27,3 +28,36 @@ def require_cryptography(module):
             msg=f"cryptography {cryptography.__version__} is too old on this host; "
             f"install cryptography >= {MINIMUM_CRYPTOGRAPHY_VERSION} (Debian 12: python3-cryptography)"
         )
+
+
+CA_SPEC_ARGS = dict(
+    path=dict(type="path", required=True),
+    common_name=dict(type="str", default="mtls.fleet root CA"),
+    key_type=dict(type="str", default="ecdsa-p256", choices=KEY_TYPES),
+    lifetime=dict(type="str", default="3650d"),
+    intermediate=dict(type="bool", default=False),
+    intermediate_common_name=dict(type="str", default="mtls.fleet intermediate CA"),
+    intermediate_lifetime=dict(type="str", default="1825d"),
+    name_constraints=dict(
+        type="dict",
+        options=dict(
+            dns=dict(type="list", elements="str", default=[]),
+            ips=dict(type="list", elements="str", default=[]),
+            uris=dict(type="list", elements="str", default=[]),
+        ),
+    ),
+    passphrase=dict(type="str", no_log=True),
+)
+
+
+def ca_spec(params) -> CASpec:
+    """The CASpec of a module's CA_SPEC_ARGS parameters (PKIError names a bad one)."""
+    return CASpec(
+        common_name=params["common_name"],
+        key_type=KeyType.parse(params["key_type"]),
+        lifetime=parse_duration(params["lifetime"], "lifetime"),
+        intermediate=params["intermediate"],
+        intermediate_common_name=params["intermediate_common_name"],
+        intermediate_lifetime=parse_duration(params["intermediate_lifetime"], "intermediate_lifetime"),
+        name_constraints=NameConstraints.parse(params["name_constraints"]),
+    )

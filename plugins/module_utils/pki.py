@@ -52,11 +52,7 @@ class KeyType(str, enum.Enum):
 
     @classmethod
     def parse(cls, value, field="key_type") -> KeyType:
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            choices = ", ".join(k.value for k in cls)
-            raise PKIError(f"{field}: unknown key type {value!r}; use one of {choices}") from None
+        return parse_member(cls, str(value).lower(), field, "key type")
 
     @property
     def is_rsa(self) -> bool:
@@ -87,6 +83,15 @@ class KeyType(str, enum.Enum):
         return hashes.SHA384() if self is KeyType.ECDSA_P384 else hashes.SHA256()
 
 
+def parse_member(enum_cls, value, field, what):
+    """The member of enum_cls with this value, or a PKIError naming the field and the choices."""
+    try:
+        return enum_cls(value)
+    except ValueError:
+        choices = ", ".join(member.value for member in enum_cls)
+        raise PKIError(f"{field}: unknown {what} {value!r}; use one of {choices}") from None
+
+
 def _lookup(enum_cls, value):
     try:
         return enum_cls(value)
@@ -101,10 +106,7 @@ class Profile(str, enum.Enum):
 
     @classmethod
     def parse(cls, value, field="profile") -> Profile:
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            raise PKIError(f"{field}: unknown profile {value!r}; use server, client or service") from None
+        return parse_member(cls, str(value).lower(), field, "profile")
 
     def usages(self) -> list:
         return {
@@ -444,6 +446,11 @@ def fingerprint(cert) -> str:
     return ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256()))
 
 
+def key_identifier(cert) -> str:
+    """The subject key identifier (hex): the CA a leaf's authority key identifier points to."""
+    return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest.hex()
+
+
 def common_name_of(cert) -> str:
     attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return attrs[0].value if attrs else ""
@@ -611,6 +618,7 @@ class Reason(str, enum.Enum):
     KEY_TYPE_CHANGED = "key_type_changed"
     EXPIRED = "expired"
     RENEW_WINDOW = "renew_window"
+    REVOKED = "revoked"
     FORCED = "forced"
 
 
@@ -624,13 +632,17 @@ class Verdict:
         return self.reason is not None
 
 
-def renewal_verdict(chain, key_problem, spec: LeafSpec | None, issuer_chain, roots, renew_before, now, force=False):
+def renewal_verdict(chain, key_problem, spec: LeafSpec | None, issuer_chain, roots, renew_before, now, force=False,
+                    issuing_ca=None, revoked=frozenset()):
     """The one place that decides whether a certificate must be (re)issued, and why.
 
     chain: the certificates of the cert file (leaf first), None if the file is missing, or a
     PKIError when it could not be read. key_problem: why the key does not fit (None if it does
     or is not checked). spec: what the cert must say (None: don't compare). roots: trust anchors
-    to verify against (None: don't verify). Checks run from most to least serious.
+    to verify against (None: don't verify). issuing_ca: the CA that signs leaves now (None:
+    any CA that chains to roots will do); during a CA rollover both CAs are trusted, but only
+    the new one's leaves are current. revoked: serial numbers (int) revoked by that CA.
+    Checks run from most to least serious.
     """
     if chain is None:
         return Verdict(Reason.MISSING, "no certificate yet")
@@ -643,6 +655,10 @@ def renewal_verdict(chain, key_problem, spec: LeafSpec | None, issuer_chain, roo
         problem = chain_problem(leaf, [*chain[1:], *(issuer_chain or ())], roots, now)
         if problem:
             return Verdict(Reason.ISSUER_CHANGED, problem)
+    if issuing_ca is not None and not signed_by(leaf, issuing_ca):
+        return Verdict(Reason.ISSUER_CHANGED, f"issued by '{leaf.issuer.rfc4514_string()}'; the issuing CA is now '{common_name_of(issuing_ca)}'")
+    if leaf.serial_number in revoked:
+        return Verdict(Reason.REVOKED, f"serial {serial_text(leaf)} is revoked")
     if spec is not None:
         change = _spec_change(leaf, spec)
         if change:
@@ -702,3 +718,79 @@ def describe(cert, now=None) -> dict:
     if now is not None:
         facts["days_left"] = round((expires - now).total_seconds() / 86400, 2)
     return facts
+
+
+# ---------------------------------------------------------------------------------------------
+# Revocation lists
+
+
+class RevocationReason(str, enum.Enum):
+    """RFC 5280 reason codes, spelled as cryptography's ReasonFlags."""
+
+    UNSPECIFIED = "unspecified"
+    KEY_COMPROMISE = "key_compromise"
+    CA_COMPROMISE = "ca_compromise"
+    AFFILIATION_CHANGED = "affiliation_changed"
+    SUPERSEDED = "superseded"
+    CESSATION_OF_OPERATION = "cessation_of_operation"
+    PRIVILEGE_WITHDRAWN = "privilege_withdrawn"
+
+    @classmethod
+    def parse(cls, value, field="reason") -> RevocationReason:
+        return parse_member(cls, str(value).lower().replace("-", "_"), field, "revocation reason")
+
+
+@dataclass(frozen=True)
+class Revoked:
+    serial: int
+    revoked_at: datetime.datetime
+    reason: RevocationReason = RevocationReason.UNSPECIFIED
+
+
+def build_crl(ca_cert, ca_key, revoked, now, lifetime: datetime.timedelta):
+    """A CRL signed by ca_key listing revoked (Revoked entries of certificates that CA issued).
+
+    The CRL number is the signing time in seconds, so every re-signed CRL has a larger one.
+    """
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(now - CLOCK_SKEW)
+        .next_update(now + lifetime)
+        .add_extension(x509.CRLNumber(int(now.timestamp())), critical=False)
+        .add_extension(_aki(ca_cert), critical=False)
+    )
+    for entry in sorted(revoked, key=lambda r: r.serial):
+        revoked_cert = (
+            x509.RevokedCertificateBuilder()
+            .serial_number(entry.serial)
+            .revocation_date(entry.revoked_at)
+            .add_extension(x509.CRLReason(x509.ReasonFlags[entry.reason.value]), critical=False)
+            .build()
+        )
+        builder = builder.add_revoked_certificate(revoked_cert)
+    return builder.sign(ca_key, KeyType.of(ca_key).signature_hash())
+
+
+_PEM_CRL = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----\s*", re.S)
+
+
+def crl_to_pem(crl) -> bytes:
+    return crl.public_bytes(serialization.Encoding.PEM)
+
+
+def load_crls(pem: bytes, what: str) -> list:
+    """Every CRL in a PEM file; a PKIError if one is corrupt (an empty file holds none)."""
+    try:
+        return [x509.load_pem_x509_crl(block) for block in _PEM_CRL.findall(pem or b"")]
+    except ValueError:
+        raise PKIError(f"{what} holds a corrupt CRL") from None
+
+
+def crl_next_update(crl) -> datetime.datetime:
+    value = getattr(crl, "next_update_utc", None)
+    return value if value is not None else crl.next_update.replace(tzinfo=datetime.timezone.utc)
+
+
+def crl_serials(crl) -> frozenset:
+    return frozenset(entry.serial_number for entry in crl)

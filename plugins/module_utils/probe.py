@@ -57,3 +57,17 @@ def _read_all(conn) -> bytes:
             break
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def client_verdict(result) -> str:
+    """accepted | refused | unknown: what the server made of the client certificate.
+
+    nginx answers 495 (bad certificate) or 496 (none) after the handshake; servers that verify
+    in the handshake send a TLS alert instead. A 403 is an allow-list decision about a
+    certificate that verified, so it counts as accepted.
+    """
+    if result["status"] is not None:
+        return "refused" if result["status"] in (495, 496) else "accepted"
+    if (result["error"] or "").startswith(("SSLError", "SSLEOFError", "ConnectionResetError")):
+        return "refused"
+    return "unknown"

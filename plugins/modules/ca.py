@@ -23,6 +23,7 @@ description:
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - mtls.fleet.ca.spec
 attributes:
   check_mode:
     support: full
@@ -30,65 +31,6 @@ attributes:
     support: full
   platform:
     platforms: posix
-options:
-  path:
-    description: Directory that holds the CA. Created with mode 0700.
-    type: path
-    required: true
-  common_name:
-    description: Common name of the root CA.
-    type: str
-    default: mtls.fleet root CA
-  key_type:
-    description: Key type of the CA keys. P-256 is accepted by every TLS stack we know of.
-    type: str
-    default: ecdsa-p256
-    choices: [ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519]
-  lifetime:
-    description: Lifetime of the root, as V(3650d), V(520w), or seconds.
-    type: str
-    default: 3650d
-  intermediate:
-    description:
-      - Also create an intermediate CA that signs the service certificates, so the root key is
-        used only to sign the intermediate.
-      - Service certificate files then hold leaf + intermediate; nginx needs C(ssl_verify_depth) 2.
-    type: bool
-    default: false
-  intermediate_common_name:
-    description: Common name of the intermediate CA.
-    type: str
-    default: mtls.fleet intermediate CA
-  intermediate_lifetime:
-    description: Lifetime of the intermediate; never beyond the root's expiry.
-    type: str
-    default: 1825d
-  name_constraints:
-    description:
-      - Permitted subtrees written into the CA certificates, so clients themselves refuse any name
-        outside them. The CA also refuses to issue such names.
-      - An empty list leaves that name type unconstrained.
-    type: dict
-    suboptions:
-      dns:
-        description: DNS domains; each permits the domain and all its subdomains.
-        type: list
-        elements: str
-        default: []
-      ips:
-        description: IP networks in CIDR form, for example V(10.0.0.0/8).
-        type: list
-        elements: str
-        default: []
-      uris:
-        description: URI hosts, for example a SPIFFE trust domain V(example.org); V(.example.org) permits subdomains only.
-        type: list
-        elements: str
-        default: []
-  passphrase:
-    description:
-      - Encrypts the CA keys at rest (and decrypts existing ones). Keep it in Ansible Vault.
-    type: str
 seealso:
   - module: mtls.fleet.certificates
   - module: mtls.fleet.certificate_info
@@ -154,44 +96,19 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki
-from ansible_collections.mtls.fleet.plugins.module_utils.module_support import KEY_TYPES, USER_ERRORS, require_cryptography
+from ansible_collections.mtls.fleet.plugins.module_utils.module_support import CA_SPEC_ARGS, USER_ERRORS, ca_spec, require_cryptography
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", required=True),
-            common_name=dict(type="str", default="mtls.fleet root CA"),
-            key_type=dict(type="str", default="ecdsa-p256", choices=KEY_TYPES),
-            lifetime=dict(type="str", default="3650d"),
-            intermediate=dict(type="bool", default=False),
-            intermediate_common_name=dict(type="str", default="mtls.fleet intermediate CA"),
-            intermediate_lifetime=dict(type="str", default="1825d"),
-            name_constraints=dict(
-                type="dict",
-                options=dict(
-                    dns=dict(type="list", elements="str", default=[]),
-                    ips=dict(type="list", elements="str", default=[]),
-                    uris=dict(type="list", elements="str", default=[]),
-                ),
-            ),
-            passphrase=dict(type="str", no_log=True),
-        ),
+        argument_spec=CA_SPEC_ARGS,
         supports_check_mode=True,
     )
     require_cryptography(module)
     params = module.params
     now = pki.utcnow()
     try:
-        spec = authority.CASpec(
-            common_name=params["common_name"],
-            key_type=pki.KeyType.parse(params["key_type"]),
-            lifetime=pki.parse_duration(params["lifetime"], "lifetime"),
-            intermediate=params["intermediate"],
-            intermediate_common_name=params["intermediate_common_name"],
-            intermediate_lifetime=pki.parse_duration(params["intermediate_lifetime"], "intermediate_lifetime"),
-            name_constraints=pki.NameConstraints.parse(params["name_constraints"]),
-        )
+        spec = ca_spec(params)
         result = authority.ensure_ca(params["path"], spec, params["passphrase"], now, check_mode=module.check_mode)
     except USER_ERRORS as exc:
         module.fail_json(msg=f"CA {params['path']}: {exc}")

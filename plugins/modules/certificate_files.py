@@ -107,6 +107,9 @@ services:
     previous_serial:
       description: Serial of the certificate it replaced, if any.
       type: str
+    renewed:
+      description: Whether the certificate is a new one (not only its files' bundle or modes changed). Not returned by O(state=previous).
+      type: bool
     not_after:
       description: Expiry of the installed certificate, UTC, ISO 8601.
       type: str

@@ -13,8 +13,8 @@ description:
     decides for each whether it must be (re)issued and why, then signs the due ones with the CA
     from M(mtls.fleet.ca).
   - "Decision, per certificate, most serious first: V(missing); V(corrupt); V(key_mismatch) (key
-    does not match, or a new CSR); V(issuer_changed) (does not verify against the current CA);
-    V(subject_changed), V(sans_changed), V(profile_changed), V(key_type_changed); V(expired);
+    does not match, or a new CSR); V(issuer_changed) (not signed by the CA that issues now, as after a CA
+    rollover); V(revoked) (see M(mtls.fleet.crl)); V(subject_changed), V(sans_changed), V(profile_changed), V(key_type_changed); V(expired);
     V(renew_window) (inside O(renew_before)); V(forced). A change of lifetime alone does not renew."
   - Every request is validated, and checked against the CA's name constraints, O(policy) and the
     CA's own expiry, before anything is written. One bad request fails the task with every
@@ -245,7 +245,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki, revocation
 from ansible_collections.mtls.fleet.plugins.module_utils.files import read_file
 from ansible_collections.mtls.fleet.plugins.module_utils.module_support import KEY_TYPES, USER_ERRORS, require_cryptography
 
@@ -303,7 +303,8 @@ def main():
             outcomes = authority.plan_without_ca(store, requests)
         else:
             issuer = authority.load_issuer(params["ca_path"], params["ca_passphrase"])
-            outcomes = authority.issue(store, requests, issuer, policy, pki.utcnow(), module.check_mode, params["force"])
+            outcomes = authority.issue(store, requests, issuer, policy, pki.utcnow(), module.check_mode, params["force"],
+                                       revoked=revocation.revoked_serials(params["ca_path"]))
     except USER_ERRORS as exc:
         module.fail_json(msg=str(exc))
 

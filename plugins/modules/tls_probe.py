@@ -14,7 +14,7 @@ description:
     client certificate only shows on that read, so a probe never passes on a handshake alone.
   - Reports the HTTP status and the serial and expiry of the certificate the server served, so a
     rollout can prove a host now serves its new certificate.
-  - Read-only. Fails only when O(expect_status) or O(expect_serial) are given and not met.
+  - Read-only. Fails only when O(expect_status), O(expect_serial) or O(expect_client) are given and not met.
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -62,6 +62,13 @@ options:
   expect_serial:
     description: Fail unless the server serves the certificate with this serial (upper-case hex).
     type: str
+  expect_client:
+    description:
+      - Fail unless the server V(accepted) the client certificate (any HTTP answer but 495/496; a
+        403 from an allow-list still means the certificate was good), or V(refused) it (HTTP 495,
+        or a TLS alert).
+    type: str
+    choices: [accepted, refused]
 """
 
 EXAMPLES = r"""
@@ -105,6 +112,10 @@ body:
   description: Start of the response body (up to 2000 characters).
   returned: always
   type: str
+client:
+  description: What the server did with the client certificate, V(accepted), V(refused), or V(unknown) (no TLS answer at all).
+  returned: always
+  type: str
 seconds:
   description: Duration of the probe.
   returned: always
@@ -130,6 +141,7 @@ def main():
             timeout=dict(type="float", default=5.0),
             expect_status=dict(type="int"),
             expect_serial=dict(type="str"),
+            expect_client=dict(type="str", choices=["accepted", "refused"]),
         ),
         required_together=[("cert_path", "key_path")],
         supports_check_mode=True,
@@ -142,7 +154,11 @@ def main():
         module.fail_json(msg=f"{where}: expected HTTP {p['expect_status']}, got {result['status'] or result['error']}", **result)
     if p["expect_serial"] and result["serial"] != p["expect_serial"].upper():
         module.fail_json(msg=f"{where}: serves serial {result['serial']}, expected {p['expect_serial']}", **result)
-    module.exit_json(changed=False, **result)
+    verdict = probe.client_verdict(result)
+    if p["expect_client"] and verdict != p["expect_client"]:
+        module.fail_json(msg=f"{where}: the client certificate {p['cert_path']} was {verdict}, expected {p['expect_client']} "
+                             f"(HTTP {result['status']}: {(result['body'] or result['error'] or '').strip()})", client=verdict, **result)
+    module.exit_json(changed=False, client=verdict, **result)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ The server requires a client certificate. Under TLS 1.3 a refused client only le
 first read, so every client here reads a reply before anything is asserted.
 """
 
+import datetime
 import os
 import shutil
 import socket
@@ -13,7 +14,7 @@ import threading
 
 import pytest
 
-from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki, probe
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki, probe, revocation, rollover
 
 
 @pytest.fixture(name="ca")
@@ -34,10 +35,13 @@ def issue(ca, name, profile="service", key_type="ecdsa-p256", sans=None):
 class MTLSServer:
     """A one-thread TLS server that demands a client cert and answers with the client's CN."""
 
-    def __init__(self, cert, key, bundle):
+    def __init__(self, cert, key, bundle, crl=None):
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(cert, key)
         self.context.load_verify_locations(bundle)
+        if crl:  # as nginx's ssl_crl: CRLs checked for every certificate of the chain
+            self.context.load_verify_locations(crl)
+            self.context.verify_flags |= ssl.VERIFY_CRL_CHECK_CHAIN
         self.context.verify_mode = ssl.CERT_REQUIRED
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -157,3 +161,102 @@ def test_probe_reads_the_answer_and_the_served_serial(ca, server):
     assert good["serial"] == pki.serial_text(served) and good["tls_version"] == "TLSv1.3"
     refused = probe.probe("127.0.0.1", server.port, "localhost", bundle)
     assert not refused["ok"] and refused["error"] and refused["serial"] == pki.serial_text(served)
+
+
+# ---------------------------------------------------------------------------------------------
+# Revocation and CA rollover, enforced by OpenSSL the way nginx's ssl_crl enforces them
+
+CRL_LIFETIME, CRL_RENEW = datetime.timedelta(days=30), pki.RenewBefore.parse("20d")
+
+
+def publish_crls(ca):
+    revocation.ensure_crls(ca, None, CRL_LIFETIME, CRL_RENEW, pki.utcnow())
+    return os.path.join(ca, revocation.CRL_FILE)
+
+
+def test_revoked_client_is_refused_on_read_while_others_are_accepted(ca):
+    bundle = os.path.join(ca, "ca-bundle.pem")
+    revoked_cert, revoked_key = issue(ca, "compromised", profile="client")
+    good_cert, good_key = issue(ca, "healthy", profile="client")
+    server_cert, server_key = issue(ca, "server", profile="server")
+    revocation.revoke(ca, [revocation.RevokeRequest(name="compromised", reason=pki.RevocationReason.KEY_COMPROMISE)], None, pki.utcnow())
+    server = MTLSServer(server_cert, server_key, bundle, crl=publish_crls(ca))
+    try:
+        with pytest.raises((ssl.SSLError, ConnectionResetError)):
+            request(server.port, bundle, revoked_cert, revoked_key)
+        assert request(server.port, bundle, good_cert, good_key) == "hello healthy"
+    finally:
+        server.close()
+
+
+def test_a_ca_without_a_crl_in_the_file_fails_every_client_under_it(ca, tmp_path):
+    """Why crl.pem holds one CRL per CA: with chain checks, a missing one refuses everybody."""
+    bundle = os.path.join(ca, "ca-bundle.pem")
+    good_cert, good_key = issue(ca, "healthy", profile="client")
+    server_cert, server_key = issue(ca, "server", profile="server")
+    crls = pki.load_crls(open(publish_crls(ca), "rb").read(), "crl.pem")
+    assert len(crls) == 2  # root and intermediate
+    complete = MTLSServer(server_cert, server_key, bundle, crl=os.path.join(ca, revocation.CRL_FILE))
+    try:
+        assert request(complete.port, bundle, good_cert, good_key) == "hello healthy"
+    finally:
+        complete.close()
+    only_intermediate = tmp_path / "partial-crl.pem"
+    only_intermediate.write_bytes(pki.crl_to_pem(crls[1]))
+    server = MTLSServer(server_cert, server_key, bundle, crl=str(only_intermediate))
+    try:
+        with pytest.raises((ssl.SSLError, ConnectionResetError)):
+            request(server.port, bundle, good_cert, good_key)
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("kind", [rollover.Kind.ROOT, rollover.Kind.INTERMEDIATE])
+def test_rollover_keeps_both_cas_clients_working_until_retire_then_refuses_the_old(ca, kind):
+    spec = authority.CASpec(intermediate=True)
+    old_client = issue(ca, "old-client", profile="client")
+    old_pair = tuple(open(p, "rb").read() for p in old_client)
+
+    def serve_and_ask(client_pem, key_pem, tmp):
+        with open(tmp + "-cert.pem", "wb") as handle:
+            handle.write(client_pem)
+        with open(tmp + "-key.pem", "wb") as handle:
+            handle.write(key_pem)
+        server_cert, server_key = issue(ca, "server", profile="server")
+        bundle = os.path.join(ca, "ca-bundle.pem")
+        server = MTLSServer(server_cert, server_key, bundle, crl=publish_crls(ca))
+        try:
+            return request(server.port, bundle, tmp + "-cert.pem", tmp + "-key.pem")
+        except ssl.SSLCertVerificationError:
+            raise  # the client refused the server: not what is being tested
+        except (ssl.SSLError, ConnectionResetError):
+            return "refused"
+        finally:
+            server.close()
+
+    for phase in rollover.PHASES:
+        rollover.begin(ca, phase, kind, spec, None, pki.utcnow())
+        new_client = issue(ca, "new-client", profile="client") if phase != "trust" else None
+        old = serve_and_ask(*old_pair, os.path.join(ca, f"old-{phase}"))
+        if phase == "retire":
+            assert old == "refused"
+        else:
+            assert old == "hello old-client"
+        if new_client:
+            assert serve_and_ask(*(open(p, "rb").read() for p in new_client), os.path.join(ca, f"new-{phase}")) == "hello new-client"
+        rollover.verified(ca, phase, pki.utcnow())
+
+
+def test_an_expired_crl_refuses_every_client(ca):
+    """Why rotation re-signs CRLs long before their next update."""
+    bundle = os.path.join(ca, "ca-bundle.pem")
+    good_cert, good_key = issue(ca, "healthy", profile="client")
+    server_cert, server_key = issue(ca, "server", profile="server")
+    revocation.ensure_crls(ca, None, CRL_LIFETIME, CRL_RENEW, pki.utcnow() - 40 * datetime.timedelta(days=1))
+    server = MTLSServer(server_cert, server_key, bundle, crl=os.path.join(ca, revocation.CRL_FILE))
+    try:
+        with pytest.raises((ssl.SSLError, ConnectionResetError)):
+            request(server.port, bundle, good_cert, good_key)
+    finally:
+        server.close()
+    assert revocation.ensure_crls(ca, None, CRL_LIFETIME, CRL_RENEW, pki.utcnow()).changed  # and the next run replaces it
