@@ -4,7 +4,9 @@
 
 Half the workers open a new connection per request; half keep one connection alive and, like
 real HTTP clients, retry an idempotent GET once on a fresh connection when the kept one was
-closed. Stops at --seconds or when the stop file appears; writes counts as JSON to OUT.
+closed. Like a well-behaved app, it reloads its certificate, key and trust bundle when the files
+change (a CA rollover needs that), keeping the old ones while a pair is half-written. Stops at
+--seconds or when the stop file appears; writes counts as JSON to OUT.
 """
 
 import argparse
@@ -16,14 +18,38 @@ import threading
 import time
 
 
-def worker(args, context, keep_alive, counts, lock, deadline):
+class Contexts:
+    """The TLS context of the current files, rebuilt when one of them changes."""
+
+    def __init__(self, args):
+        self.paths = (args.cert, args.key, args.ca)
+        self.lock = threading.Lock()
+        self.stamp, self.context, self.reloads = None, None, 0
+        self.get()
+
+    def get(self):
+        with self.lock:
+            stamp = tuple((st.st_ino, st.st_mtime_ns) for st in map(os.stat, self.paths))
+            if stamp != self.stamp:
+                try:
+                    context = ssl.create_default_context(cafile=self.paths[2])
+                    context.load_cert_chain(self.paths[0], self.paths[1])
+                except (OSError, ssl.SSLError):
+                    if self.context is None:
+                        raise
+                else:
+                    self.stamp, self.context, self.reloads = stamp, context, self.reloads + 1
+            return self.context
+
+
+def worker(args, contexts, keep_alive, counts, lock, deadline):
     conn = None
     while time.monotonic() < deadline and not os.path.exists(args.stop_file):
         outcome = "ok"
         for attempt in (1, 2):
             try:
                 if conn is None:
-                    conn = http.client.HTTPSConnection(args.host, args.port, context=context, timeout=10)
+                    conn = http.client.HTTPSConnection(args.host, args.port, context=contexts.get(), timeout=10)
                 conn.request("GET", "/", headers={"Connection": "keep-alive" if keep_alive else "close"})
                 reply = conn.getresponse()
                 body = reply.read()
@@ -61,18 +87,18 @@ def main():
     parser.add_argument("--stop-file", default="/run/mtls-load.stop")
     args = parser.parse_args()
     args.port = int(args.port)
-    context = ssl.create_default_context(cafile=args.ca)
-    context.load_cert_chain(args.cert, args.key)
+    contexts = Contexts(args)
     counts = {"sent": 0, "failed": 0, "retried": 0, "errors": {}}
     lock = threading.Lock()
     start = time.monotonic()
     deadline = start + args.seconds
-    threads = [threading.Thread(target=worker, args=(args, context, i % 2 == 1, counts, lock, deadline)) for i in range(args.workers)]
+    threads = [threading.Thread(target=worker, args=(args, contexts, i % 2 == 1, counts, lock, deadline)) for i in range(args.workers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     counts["seconds"] = round(time.monotonic() - start, 1)
+    counts["reloads"] = contexts.reloads - 1
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(counts, handle)
 
