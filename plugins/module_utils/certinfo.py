@@ -103,3 +103,20 @@ def _name(lookup, ident):
         return lookup(ident)[0]
     except KeyError:
         return str(ident)
+
+
+def crl_facts(path: str, now) -> dict:
+    """The installed CRLs: whether they exist and the earliest next update (when nginx would
+    start refusing every client if nothing newer arrives)."""
+    pem = read_file(path)
+    if pem is None:
+        return {"path": path, "exists": False, "issuers": [], "next_update": None, "next_update_timestamp": None, "days_left": None}
+    crls = pki.load_crls(pem, path)
+    if not crls:
+        raise pki.PKIError(f"crl_path: {path} holds no CRL")
+    earliest = min(pki.crl_next_update(crl) for crl in crls)
+    return {
+        "path": path, "exists": True, "issuers": [crl.issuer.rfc4514_string() for crl in crls],
+        "next_update": f"{earliest:%Y-%m-%dT%H:%M:%SZ}", "next_update_timestamp": int(earliest.timestamp()),
+        "days_left": round((earliest - now).total_seconds() / 86400, 2),
+    }

@@ -59,6 +59,11 @@ options:
   ca_bundle_path:
     description: Trust bundle to verify every chain against. Without it chains are not verified.
     type: path
+  crl_path:
+    description:
+      - The host's CRL file (as installed by the mtls_certs role), to report when it needs
+        replacing. nginx refuses every client once its CRL is past its next update.
+    type: path
   renew_before:
     description: Renewal window, as in M(mtls.fleet.certificates).
     type: str
@@ -85,6 +90,27 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+crl:
+  description: The CRL file of O(crl_path).
+  returned: when O(crl_path) is given
+  type: dict
+  contains:
+    exists:
+      description: Whether the file exists.
+      type: bool
+    next_update:
+      description: The earliest next update of its CRLs, UTC, ISO 8601.
+      type: str
+    next_update_timestamp:
+      description: The same, in seconds since the epoch.
+      type: int
+    days_left:
+      description: Days until then.
+      type: float
+    issuers:
+      description: The issuer of each CRL.
+      type: list
+      elements: str
 certificates:
   description: One entry per requested certificate, in order.
   returned: always
@@ -185,6 +211,7 @@ def main():
                 ),
             ),
             ca_bundle_path=dict(type="path"),
+            crl_path=dict(type="path"),
             renew_before=dict(type="str", default="33%"),
         ),
         supports_check_mode=True,
@@ -201,9 +228,10 @@ def main():
                 reports.append(certinfo.inspect(entry, roots, renew_before, now))
             except pki.PKIError as exc:
                 raise pki.PKIError(f"certificate {entry.get('name') or entry['path']!r}: {exc}") from None
+        crl = certinfo.crl_facts(params["crl_path"], now) if params["crl_path"] else None
     except USER_ERRORS as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, certificates=reports)
+    module.exit_json(changed=False, certificates=reports, **({"crl": crl} if crl else {}))
 
 
 if __name__ == "__main__":
