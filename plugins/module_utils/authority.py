@@ -264,8 +264,12 @@ class Outcome:
         return out
 
 
-def issue(store: str, requests, issuer: pki.Issuer, policy: pki.Policy, now, check_mode=False, force=False, revoked=frozenset()) -> list:
+def issue(store: str, requests, issuer: pki.Issuer, policy: pki.Policy, now, check_mode=False, force=False, revoked=frozenset(),
+          renew_revoked=True) -> list:
     """Decide and (re)issue every request in one pass; write nothing unless all are valid.
+
+    revoked: the serials the CA revoked. Their certificates are renewed only with renew_revoked
+    (a rollout run by a person who fixed the host), never by a routine rotation.
 
     Certificates that are due are built in memory first; files are written in one batch at the
     end (each key before its cert), so a bad request leaves every file as it was.
@@ -273,7 +277,7 @@ def issue(store: str, requests, issuer: pki.Issuer, policy: pki.Policy, now, che
     _check_policy(requests, issuer, policy, now)
     outcomes, batch = [], FileBatch()
     for request in requests:
-        outcomes.append(_issue_one(store, request, issuer, now, force, revoked, batch))
+        outcomes.append(_issue_one(store, request, issuer, now, force, revoked, renew_revoked, batch))
     if check_mode:  # a renewal that was only planned has no certificate yet
         for outcome in outcomes:
             if outcome.status != "unchanged":
@@ -303,7 +307,7 @@ def _check_policy(requests, issuer, policy, now):
         raise pki.PKIError("; ".join(errors))
 
 
-def _issue_one(store, request: Request, issuer, now, force, revoked, batch: FileBatch) -> Outcome:
+def _issue_one(store, request: Request, issuer, now, force, revoked, renew_revoked, batch: FileBatch) -> Outcome:
     spec = request.spec
     directory = os.path.join(store, spec.name)
     cert_path = os.path.join(directory, CERT_FILE)
@@ -318,6 +322,9 @@ def _issue_one(store, request: Request, issuer, now, force, revoked, batch: File
     verdict = pki.renewal_verdict(chain, key_problem, spec, issuer.chain, issuer.roots, spec.renew_before, now, force or request.force,
                                   issuing_ca=issuer.cert, revoked=revoked)
     before = chain[0] if isinstance(chain, list) else None
+    if verdict.reason is pki.Reason.REVOKED and not renew_revoked:
+        return Outcome(spec.name, "unchanged", verdict.reason.value, f"{verdict.detail}; kept until mtls.fleet.site re-issues it",
+                       cert_path, key_path, before, before, existing_pem)
     if not verdict.renew:
         return Outcome(spec.name, "unchanged", None, verdict.detail, cert_path, key_path, before, before, existing_pem)
 

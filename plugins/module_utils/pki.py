@@ -651,14 +651,14 @@ def renewal_verdict(chain, key_problem, spec: LeafSpec | None, issuer_chain, roo
     leaf = chain[0]
     if key_problem:
         return Verdict(Reason.KEY_MISMATCH, key_problem)
+    if leaf.serial_number in revoked:
+        return Verdict(Reason.REVOKED, f"serial {serial_text(leaf)} is revoked")
     if roots is not None:
         problem = chain_problem(leaf, [*chain[1:], *(issuer_chain or ())], roots, now)
         if problem:
             return Verdict(Reason.ISSUER_CHANGED, problem)
     if issuing_ca is not None and not signed_by(leaf, issuing_ca):
         return Verdict(Reason.ISSUER_CHANGED, f"issued by '{leaf.issuer.rfc4514_string()}'; the issuing CA is now '{common_name_of(issuing_ca)}'")
-    if leaf.serial_number in revoked:
-        return Verdict(Reason.REVOKED, f"serial {serial_text(leaf)} is revoked")
     if spec is not None:
         change = _spec_change(leaf, spec)
         if change:

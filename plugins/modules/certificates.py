@@ -139,6 +139,14 @@ options:
     description: Renew every certificate now (a fleet-wide rotation).
     type: bool
     default: false
+  renew_revoked:
+    description:
+      - Renew certificates whose serial the CA revoked (reason V(revoked)). Leave it on for a
+        rollout run after the host was fixed; the rotation playbook turns it off, so a routine or
+        scheduled run never hands a compromised host a new certificate. Off, a revoked
+        certificate is reported (status V(unchanged), reason V(revoked)) and kept.
+    type: bool
+    default: true
   return_content:
     description: Include each certificate's PEM (never a key) in the result.
     type: bool
@@ -288,6 +296,7 @@ def main():
                 ),
             ),
             force=dict(type="bool", default=False),
+            renew_revoked=dict(type="bool", default=True),
             return_content=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
@@ -304,7 +313,7 @@ def main():
         else:
             issuer = authority.load_issuer(params["ca_path"], params["ca_passphrase"])
             outcomes = authority.issue(store, requests, issuer, policy, pki.utcnow(), module.check_mode, params["force"],
-                                       revoked=revocation.revoked_serials(params["ca_path"]))
+                                       revoked=revocation.revoked_serials(params["ca_path"]), renew_revoked=params["renew_revoked"])
     except USER_ERRORS as exc:
         module.fail_json(msg=str(exc))
 

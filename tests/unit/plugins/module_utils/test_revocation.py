@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki, revocation
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, certinfo, pki, revocation
 from ansible_collections.mtls.fleet.tests.unit.plugins.module_utils.helpers import DAY, NOW
 
 LIFETIME, RENEW = 30 * DAY, pki.RenewBefore.parse("20d")
@@ -130,3 +130,26 @@ def test_a_corrupt_crl_file_is_replaced(ca):
     result = revocation.ensure_crls(ca, None, LIFETIME, RENEW, NOW)
     assert result.changed and "corrupt" in result.reason
     assert len(crls(ca)) == 2
+
+
+def test_a_host_reports_its_crls_next_update(ca, tmp_path):
+    revocation.ensure_crls(ca, None, LIFETIME, RENEW, NOW)
+    facts = certinfo.crl_facts(os.path.join(ca, revocation.CRL_FILE), NOW + 10 * DAY)
+    assert facts["exists"] and facts["days_left"] == 20.0
+    assert facts["next_update_timestamp"] == int((NOW + LIFETIME).timestamp())
+    assert facts["issuers"] == ["CN=mtls.fleet root CA", "CN=mtls.fleet intermediate CA"]
+    assert not certinfo.crl_facts(str(tmp_path / "none.pem"), NOW)["exists"]
+    (tmp_path / "empty.pem").write_bytes(b"")
+    with pytest.raises(pki.PKIError, match="holds no CRL"):
+        certinfo.crl_facts(str(tmp_path / "empty.pem"), NOW)
+
+
+def test_a_routine_run_keeps_a_revoked_certificate_and_says_so(ca):
+    before = issue(ca, ["web-1-web"])["web-1-web"].after
+    revocation.revoke(ca, [by_name("web-1-web")], None, NOW)
+    requests = authority.parse_requests([{"name": "web-1-web", "subject_alt_name": ["DNS:web-1-web"]}], {})
+    kept = authority.issue(os.path.join(ca, authority.ISSUED), requests, authority.load_issuer(ca, None), pki.Policy(), NOW + DAY,
+                           force=True, revoked=revocation.revoked_serials(ca), renew_revoked=False)[0]
+    assert (kept.status, kept.reason) == ("unchanged", "revoked")
+    assert "kept until mtls.fleet.site re-issues it" in kept.detail
+    assert kept.after.serial_number == before.serial_number
