@@ -47,12 +47,18 @@ def install(services, bundle: bytes, now, check_mode=False) -> list:
     for service, leaf, previous in plans:
         changed = ensure_directory(service.directory, DIRECTORY_MODE, 0, service.gid, check_mode)
         paths = _paths(service)
+        wanted = {"cert": service.certificate, "bundle": bundle}
         if service.private_key is not None:
-            changed |= batch.add(paths["key"], service.private_key, service.key_mode, 0, service.gid)
+            wanted["key"] = service.private_key
+        # One generation: if any file's content changes, all are replaced, so every *.previous
+        # belongs to the generation being replaced (a rollback then restores exactly that one).
+        new_generation = any(read_file(paths[name]) != content for name, content in wanted.items())
+        if service.private_key is not None:
+            changed |= batch.add(paths["key"], service.private_key, service.key_mode, 0, service.gid, rewrite=new_generation)
         else:
             changed |= _key_permissions_differ(paths["key"], service)
-        changed |= batch.add(paths["cert"], service.certificate, PUBLIC_MODE, 0, service.gid)
-        changed |= batch.add(paths["bundle"], bundle, PUBLIC_MODE, 0, service.gid)
+        changed |= batch.add(paths["cert"], service.certificate, PUBLIC_MODE, 0, service.gid, rewrite=new_generation)
+        changed |= batch.add(paths["bundle"], bundle, PUBLIC_MODE, 0, service.gid, rewrite=new_generation)
         results.append({
             "name": service.name, "changed": changed, "directory": service.directory,
             "serial": pki.serial_text(leaf), "previous_serial": pki.serial_text(previous) if previous else None,

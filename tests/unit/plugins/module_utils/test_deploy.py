@@ -1,5 +1,6 @@
 """Installing a host's certificate generation: modes, ownership, previous generation, refusals."""
 
+import datetime
 import grp
 import os
 import stat
@@ -129,3 +130,22 @@ def test_restore_previous_when_the_key_stayed_on_the_host(ca, tmp_path):
     deploy.restore_previous([deploy.ServiceFiles("web", str(directory), b"")], pki.utcnow())
     assert (directory / "cert.pem").read_bytes() == certs[0]
     assert (directory / "key.pem").read_bytes() == pki.key_to_pem(host_key)
+
+
+def test_rolling_back_a_bundle_only_change_keeps_the_certificate_that_was_served(ca, tmp_path):
+    """A generation is all of a service's files: after a change of the bundle alone (a CA
+    rollover's first phase), the previous generation is today's certificate with the old bundle,
+    not the certificate from the renewal before."""
+    directory = str(tmp_path / "web")
+    old_cert, old_key = issue(ca, "web")
+    deploy.install([deploy.ServiceFiles("web", directory, old_cert, old_key)], bundle(ca), pki.utcnow())
+    cert, key = issue(ca, "web", force=True)
+    deploy.install([deploy.ServiceFiles("web", directory, cert, key)], bundle(ca), pki.utcnow())
+    next_root = pki.build_ca("Next root", pki.KeyType.ECDSA_P256.generate(), datetime.timedelta(days=30), pki.utcnow(), path_length=1)
+    two_roots = bundle(ca) + pki.cert_to_pem(next_root)
+    result = deploy.install([deploy.ServiceFiles("web", directory, cert, key)], two_roots, pki.utcnow())[0]
+    assert result["changed"] and not result["renewed"]
+    restored = deploy.restore_previous([deploy.ServiceFiles("web", directory, b"")], pki.utcnow())[0]
+    assert restored["serial"] == result["serial"]
+    assert (tmp_path / "web" / "cert.pem").read_bytes() == cert and (tmp_path / "web" / "key.pem").read_bytes() == key
+    assert (tmp_path / "web" / "ca-bundle.pem").read_bytes() == bundle(ca)
