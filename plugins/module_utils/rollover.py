@@ -153,8 +153,9 @@ def _new_state(path, kind, passphrase, now) -> State:
     intermediate, _key = authority.read_ca_pair(path, authority.INTERMEDIATE_CERT, authority.INTERMEDIATE_KEY, passphrase)
     if kind is Kind.INTERMEDIATE and intermediate is None:
         raise pki.PKIError("kind intermediate: this CA has no intermediate (it signs with its root); roll over the root instead")
-    current = root if kind is Kind.ROOT else intermediate
-    return State(kind=kind.value, generation=authority.generation_of(current) + 1, started=f"{now:%Y-%m-%dT%H:%M:%SZ}")
+    # One counter for both CAs, so a new CA's name is never that of one still trusted.
+    generation = max(authority.generation_of(cert) for cert in (root, intermediate) if cert is not None) + 1
+    return State(kind=kind.value, generation=generation, started=f"{now:%Y-%m-%dT%H:%M:%SZ}")
 
 
 def _begin_trust(path, state, spec, passphrase, now, check_mode, step):
@@ -258,7 +259,9 @@ def _begin_retire(path, state, spec, passphrase, now, check_mode, step):
 
 def _finish(path, state, now, check_mode) -> list:
     previous_dir = os.path.join(path, authority.PREVIOUS)
-    archive = os.path.join(path, RETIRED, f"G{state.generation - 1}-{now:%Y%m%dT%H%M%SZ}")
+    retired = read_file(os.path.join(previous_dir, authority.INTERMEDIATE_CERT if state.kind == Kind.INTERMEDIATE.value else authority.ROOT_CERT))
+    generation = authority.generation_of(pki.load_certificates(retired, previous_dir)[0]) if retired else state.generation - 1
+    archive = os.path.join(path, RETIRED, f"G{generation}-{now:%Y%m%dT%H%M%SZ}")
     actions = [f"destroy the old CA's keys; archive its certificates in {archive}", "remove the rollover probes"]
     state.finished = f"{now:%Y-%m-%dT%H:%M:%SZ}"
     if check_mode:

@@ -99,11 +99,15 @@ def test_intermediate_rollover_keeps_the_bundle_and_revokes_the_old_intermediate
     assert not rollover.status(ca, NOW)["in_progress"]
 
 
-def test_a_second_rollover_is_generation_three(ca):
+def test_generations_share_one_counter_so_no_two_cas_are_named_alike(ca):
     for phase in rollover.PHASES:
-        run(ca, phase, ROOT)
+        run(ca, phase, ROOT)  # root and intermediate G2
+    for phase in rollover.PHASES:
+        run(ca, phase, INTERMEDIATE)  # intermediate G3
     step = rollover.begin(ca, "trust", ROOT, SPEC, None, NOW + DAY)
-    assert any("'mtls.fleet root CA G3'" in a for a in step.actions)
+    assert any("'mtls.fleet root CA G4'" in a for a in step.actions)
+    assert any("'mtls.fleet intermediate CA G4'" in a for a in step.actions)
+    assert sorted(name.split("-")[0] for name in os.listdir(os.path.join(ca, rollover.RETIRED))) == ["G1", "G2"]
 
 
 def test_reissue_finishes_a_swap_that_stopped_halfway(ca):
