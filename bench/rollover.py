@@ -42,7 +42,7 @@ def main():
         playbook(env, "mtls.fleet.site")
         times = {"site re-run (idempotent)": [], "root rollover": [], "intermediate rollover": [],
                  "revoke one host": [], "site re-issuing it": []}
-        for _ in range(args.rounds):
+        for _round in range(args.rounds):
             times["site re-run (idempotent)"].append(playbook(env, "mtls.fleet.site"))
             times["root rollover"].append(playbook(env, "mtls.fleet.ca_rollover", "-e", "mtls_ca_rollover=root"))
             times["intermediate rollover"].append(playbook(env, "mtls.fleet.ca_rollover", "-e", "mtls_ca_rollover=intermediate"))
