@@ -52,7 +52,8 @@ def install(services, bundle: bytes, now, check_mode=False) -> list:
             wanted["key"] = service.private_key
         # One generation: if any file's content changes, all are replaced, so every *.previous
         # belongs to the generation being replaced (a rollback then restores exactly that one).
-        new_generation = any(read_file(paths[name]) != content for name, content in wanted.items())
+        replaced = sorted(os.path.basename(paths[name]) for name, content in wanted.items() if read_file(paths[name]) != content)
+        new_generation = bool(replaced)
         if service.private_key is not None:
             changed |= batch.add(paths["key"], service.private_key, service.key_mode, 0, service.gid, rewrite=new_generation)
         else:
@@ -62,7 +63,7 @@ def install(services, bundle: bytes, now, check_mode=False) -> list:
         results.append({
             "name": service.name, "changed": changed, "directory": service.directory,
             "serial": pki.serial_text(leaf), "previous_serial": pki.serial_text(previous) if previous else None,
-            "renewed": previous is None or previous.serial_number != leaf.serial_number,
+            "renewed": previous is None or previous.serial_number != leaf.serial_number, "replaced": replaced,
             "not_after": f"{pki.not_after(leaf):%Y-%m-%dT%H:%M:%SZ}", **{f"{k}_path": v for k, v in paths.items()},
         })
     if not check_mode:

@@ -110,6 +110,10 @@ services:
     renewed:
       description: Whether the certificate is a new one (not only its files' bundle or modes changed). Not returned by O(state=previous).
       type: bool
+    replaced:
+      description: The files whose content changed, for example V(ca-bundle.pem) alone in a CA rollover's first phase. Not returned by O(state=previous).
+      type: list
+      elements: str
     not_after:
       description: Expiry of the installed certificate, UTC, ISO 8601.
       type: str

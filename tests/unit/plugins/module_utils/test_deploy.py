@@ -144,7 +144,7 @@ def test_rolling_back_a_bundle_only_change_keeps_the_certificate_that_was_served
     next_root = pki.build_ca("Next root", pki.KeyType.ECDSA_P256.generate(), datetime.timedelta(days=30), pki.utcnow(), path_length=1)
     two_roots = bundle(ca) + pki.cert_to_pem(next_root)
     result = deploy.install([deploy.ServiceFiles("web", directory, cert, key)], two_roots, pki.utcnow())[0]
-    assert result["changed"] and not result["renewed"]
+    assert result["changed"] and not result["renewed"] and result["replaced"] == ["ca-bundle.pem"]
     restored = deploy.restore_previous([deploy.ServiceFiles("web", directory, b"")], pki.utcnow())[0]
     assert restored["serial"] == result["serial"]
     assert (tmp_path / "web" / "cert.pem").read_bytes() == cert and (tmp_path / "web" / "key.pem").read_bytes() == key
