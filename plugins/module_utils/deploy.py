@@ -76,6 +76,22 @@ def install(services, bundle: bytes, now, check_mode=False) -> list:
     return results
 
 
+def install_crl(path: str, content: bytes, check_mode=False) -> bool:
+    """Put the CA's CRLs at path (host-wide, 0644 root): checked first, written atomically.
+
+    Not part of a service's generation: a rollback keeps the newer CRLs, which cover every CA
+    still in any bundle. Returns whether it changed.
+    """
+    if not pki.load_crls(content, "crl"):
+        raise pki.PKIError("crl holds no PEM CRL; pass the crl output of mtls.fleet.crl")
+    batch = FileBatch(keep_previous=False)
+    changed = batch.add(path, content, PUBLIC_MODE, 0, 0)
+    if changed and not check_mode:
+        ensure_directory(os.path.dirname(path), 0o755, check_mode=check_mode)
+        batch.commit()
+    return changed
+
+
 def restore_previous(services, now, check_mode=False) -> list:
     """Put each service's previous generation back (the one just replaced becomes *.previous).
 

@@ -62,8 +62,18 @@ options:
         default: "0600"
         choices: ["0600", "0640"]
   ca_bundle:
-    description: PEM of the trust bundle, installed as C(ca-bundle.pem) next to each certificate. Required with O(state=present).
+    description: PEM of the trust bundle, installed as C(ca-bundle.pem) next to each certificate. Required to install services.
     type: str
+  crl:
+    description:
+      - PEM of the CA's CRLs (the C(crl) result of M(mtls.fleet.crl)), installed at O(crl_path)
+        (0644, root) in the same call, checked first. Host-wide, not part of a service's
+        generation, so O(state=previous) leaves it alone. With O(services) empty, only the CRLs
+        are installed.
+    type: str
+  crl_path:
+    description: Where O(crl) goes, for example C(/etc/mtls/crl.pem) (nginx's C(ssl_crl)).
+    type: path
   state:
     description: V(present) installs the given generation; V(previous) restores the one before it.
     type: str
@@ -89,6 +99,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+services_changed:
+  description: Whether any service's files changed (restart apps on this, not on RV(crl_changed)).
+  returned: always
+  type: bool
+crl_changed:
+  description: Whether the CRL file changed (nginx must reload).
+  returned: always
+  type: bool
 services:
   description: One entry per service.
   returned: always
@@ -153,25 +171,35 @@ def main():
                 ),
             ),
             ca_bundle=dict(type="str"),
+            crl=dict(type="str"),
+            crl_path=dict(type="path"),
             state=dict(type="str", default="present", choices=["present", "previous"]),
         ),
-        required_if=[("state", "present", ("ca_bundle",))],
+        required_together=[("crl", "crl_path")],
         supports_check_mode=True,
     )
     require_cryptography(module)
     try:
         restoring = module.params["state"] == "previous"
         services = [_service(entry, restoring) for entry in module.params["services"]]
+        crl = module.params["crl"].encode() if module.params["crl"] and not restoring else None
+        if crl is not None:
+            pki.load_crls(crl, "crl")  # checked before any file is written
         if restoring:
             results = deploy.restore_previous(services, pki.utcnow(), module.check_mode)
-        else:
+        elif services:
+            if not module.params["ca_bundle"]:
+                raise pki.PKIError("ca_bundle is required to install services' certificates")
             results = deploy.install(services, module.params["ca_bundle"].encode(), pki.utcnow(), module.check_mode)
+        else:
+            results = []
+        crl_changed = deploy.install_crl(module.params["crl_path"], crl, module.check_mode) if crl is not None else False
     except USER_ERRORS as exc:
         module.fail_json(msg=str(exc))
     except PermissionError as exc:
         module.fail_json(msg=f"{exc.filename}: permission denied; run this task as root (become: true)")
     changed = [r for r in results if r["changed"]]
-    output = dict(changed=bool(changed), services=results)
+    output = dict(changed=bool(changed) or crl_changed, services_changed=bool(changed), crl_changed=crl_changed, services=results)
     if module._diff and changed:
         output["diff"] = [
             dict(before_header=r["cert_path"], after_header=r["cert_path"],

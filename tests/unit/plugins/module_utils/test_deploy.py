@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from ansible_collections.mtls.fleet.plugins.module_utils import authority, deploy, pki
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, deploy, pki, revocation
 
 
 @pytest.fixture(name="ca")
@@ -149,3 +149,16 @@ def test_rolling_back_a_bundle_only_change_keeps_the_certificate_that_was_served
     assert restored["serial"] == result["serial"]
     assert (tmp_path / "web" / "cert.pem").read_bytes() == cert and (tmp_path / "web" / "key.pem").read_bytes() == key
     assert (tmp_path / "web" / "ca-bundle.pem").read_bytes() == bundle(ca)
+
+
+def test_crls_are_checked_then_installed_host_wide_and_idempotently(ca, tmp_path):
+    revocation.ensure_crls(ca, None, datetime.timedelta(days=30), pki.RenewBefore.parse("20d"), pki.utcnow())
+    crl = open(os.path.join(ca, revocation.CRL_FILE), "rb").read()
+    path = str(tmp_path / "etc-mtls" / "crl.pem")
+    assert deploy.install_crl(path, crl, check_mode=True) and not os.path.exists(path)
+    assert deploy.install_crl(path, crl)
+    assert open(path, "rb").read() == crl and mode(path) == 0o644
+    assert not deploy.install_crl(path, crl)
+    with pytest.raises(pki.PKIError, match="holds no PEM CRL"):
+        deploy.install_crl(path, bundle(ca))
+    assert open(path, "rb").read() == crl
