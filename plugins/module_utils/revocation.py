@@ -65,6 +65,20 @@ def revoked_serials(path: str) -> frozenset:
     return frozenset(int(entry["serial"], 16) for entry in read_revocations(path))
 
 
+def target(cert, signer, name) -> dict:
+    """The revoked.json fields that identify cert, issued by signer."""
+    return {"name": name, "serial": pki.serial_text(cert), "issuer": pki.key_identifier(signer),
+            "not_after": f"{pki.not_after(cert):%Y-%m-%dT%H:%M:%SZ}"}
+
+
+def record(path: str, additions, now) -> None:
+    """Append additions (targets with a reason) to revoked.json, stamped with now."""
+    entries = read_revocations(path) + [dict(addition, revoked_at=f"{now:%Y-%m-%dT%H:%M:%SZ}") for addition in additions]
+    batch = FileBatch()
+    batch.add(os.path.join(path, REVOKED_FILE), (json.dumps(entries, indent=1) + "\n").encode(), authority.PUBLIC_MODE)
+    batch.commit()
+
+
 def revoke(path: str, requests, passphrase: str | None, now, check_mode=False) -> list:
     """Record each request in revoked.json; returns one dict per certificate revoked by it.
 
@@ -72,26 +86,22 @@ def revoke(path: str, requests, passphrase: str | None, now, check_mode=False) -
     valid after an early renewal) are both revoked. By serial, the issuer is the CA that
     signs now unless a known CA's certificate carries that serial.
     """
-    entries = read_revocations(path)
-    known = {entry["serial"] for entry in entries}
+    known = {entry["serial"] for entry in read_revocations(path)}
     cas = authority.known_cas(path, passphrase)
     if not cas:
         raise pki.PKIError(f"{path} holds no CA ({authority.ROOT_CERT}); create it first with mtls.fleet.ca")
     issuer = authority.load_issuer(path, passphrase).cert
     added, results = [], []
     for request in requests:
-        for target in _targets(path, request, cas, issuer, now):
-            serial = target["serial"]
+        for found in _targets(path, request, cas, issuer, now):
+            serial = found["serial"]
             status = "already revoked" if serial in known else "revoked"
             if serial not in known:
                 known.add(serial)
-                entry = dict(target, reason=request.reason.value, revoked_at=f"{now:%Y-%m-%dT%H:%M:%SZ}")
-                added.append(entry)
-            results.append(dict(target, reason=request.reason.value, status=status))
+                added.append(dict(found, reason=request.reason.value))
+            results.append(dict(found, reason=request.reason.value, status=status))
     if added and not check_mode:
-        batch = FileBatch()
-        batch.add(os.path.join(path, REVOKED_FILE), (json.dumps(entries + added, indent=1) + "\n").encode(), authority.PUBLIC_MODE)
-        batch.commit()
+        record(path, added, now)
     return results
 
 
@@ -111,8 +121,7 @@ def _targets(path, request: RevokeRequest, cas, issuer, now) -> list:
         signer = next((cert for cert, _key in cas if pki.signed_by(leaf, cert)), None)
         if signer is None or pki.not_after(leaf) <= now:
             continue  # from a CA no longer trusted, or expired: nothing left to revoke
-        targets.append({"name": request.name, "serial": pki.serial_text(leaf), "issuer": pki.key_identifier(signer),
-                        "not_after": f"{pki.not_after(leaf):%Y-%m-%dT%H:%M:%SZ}"})
+        targets.append(target(leaf, signer, request.name))
     if not targets and read_file(cert_path) is None:
         raise pki.PKIError(f"no certificate named {request.name!r} in {os.path.dirname(os.path.dirname(cert_path))}; "
                            "certificate names are <inventory host>-<service>")

@@ -247,14 +247,9 @@ def _begin_retire(path, state, spec, passphrase, now, check_mode, step):
     step.actions.append(f"revoke the old intermediate '{pki.common_name_of(old_cert)}' (serial {pki.serial_text(old_cert)}) in the root's CRL")
     if check_mode:
         return
-    entries = revocation.read_revocations(path)
     root = authority.read_ca_pair(path, authority.ROOT_CERT, authority.ROOT_KEY, passphrase)[0]
-    entries.append({"name": pki.common_name_of(old_cert), "serial": pki.serial_text(old_cert), "issuer": pki.key_identifier(root),
-                    "not_after": f"{pki.not_after(old_cert):%Y-%m-%dT%H:%M:%SZ}", "reason": "superseded",
-                    "revoked_at": f"{now:%Y-%m-%dT%H:%M:%SZ}"})
-    batch = FileBatch()
-    batch.add(os.path.join(path, revocation.REVOKED_FILE), (json.dumps(entries, indent=1) + "\n").encode(), authority.PUBLIC_MODE)
-    batch.commit()
+    superseded = dict(revocation.target(old_cert, root, pki.common_name_of(old_cert)), reason=pki.RevocationReason.SUPERSEDED.value)
+    revocation.record(path, [superseded], now)
 
 
 def _finish(path, state, now, check_mode) -> list:
@@ -275,7 +270,8 @@ def _finish(path, state, now, check_mode) -> list:
                 batch.add(os.path.join(archive, name), read_file(os.path.join(previous_dir, name)), authority.PUBLIC_MODE)
         batch.commit()
         shutil.rmtree(previous_dir)
-    shutil.rmtree(os.path.join(path, PROBES), ignore_errors=True)
+    if os.path.isdir(os.path.join(path, PROBES)):
+        shutil.rmtree(os.path.join(path, PROBES))
     return actions
 
 
