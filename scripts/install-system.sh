@@ -2,7 +2,8 @@
 # System packages the lab needs (Debian 12). Idempotent: skips apt when everything is present.
 set -euo pipefail
 packages=(podman runc netavark aardvark-dns iptables uidmap slirp4netns fuse-overlayfs
-          mmdebstrap openssh-client openssl curl make shellcheck testssl.sh)
+          mmdebstrap openssh-client openssl curl make shellcheck testssl.sh
+          golang-go nodejs)  # the reference apps (extensions/apps): Go built here, Node tested here
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

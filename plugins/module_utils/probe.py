@@ -15,6 +15,9 @@ import time
 
 from . import pki
 
+# Node closes a TLS 1.3 connection whose client certificate it refused without sending an alert.
+CLOSED_WITHOUT_ANSWER = "the server closed the connection after the handshake without an answer"
+
 
 def probe(host, port, server_name, ca_bundle, cert=None, key=None, path="/", timeout=5.0) -> dict:
     """One HTTPS GET over mutual TLS. Never raises for network or TLS failures: they are results."""
@@ -35,6 +38,9 @@ def probe(host, port, server_name, ca_bundle, cert=None, key=None, path="/", tim
                 response = _read_all(conn)
     except (OSError, ssl.SSLError, pki.PKIError) as exc:
         result.update(error=f"{type(exc).__name__}: {exc}", seconds=round(time.monotonic() - start, 3))
+        return result
+    if not response:
+        result.update(error=CLOSED_WITHOUT_ANSWER, seconds=round(time.monotonic() - start, 3))
         return result
     head, _sep, body = response.partition(b"\r\n\r\n")
     status_line = head.split(b"\r\n", 1)[0].decode(errors="replace")
@@ -63,11 +69,11 @@ def client_verdict(result) -> str:
     """accepted | refused | unknown: what the server made of the client certificate.
 
     nginx answers 495 (bad certificate) or 496 (none) after the handshake; servers that verify
-    in the handshake send a TLS alert instead. A 403 is an allow-list decision about a
-    certificate that verified, so it counts as accepted.
+    in the handshake send a TLS alert instead (Go, Python) or just close the connection (Node).
+    A 403 is an allow-list decision about a certificate that verified, so it counts as accepted.
     """
     if result["status"] is not None:
         return "refused" if result["status"] in (495, 496) else "accepted"
-    if (result["error"] or "").startswith(("SSLError", "SSLEOFError", "ConnectionResetError")):
+    if (result["error"] or "").startswith(("SSLError", "SSLEOFError", "ConnectionResetError", CLOSED_WITHOUT_ANSWER)):
         return "refused"
     return "unknown"

@@ -1,0 +1,65 @@
+// mtls-ref-node: a Node https server that terminates mutual TLS itself, the way mtls.fleet
+// expects an app to (a reference app for docs/applications.md and the molecule scenarios).
+//
+// - Files come from the environment mtls_app writes: MTLS_CERT_FILE, MTLS_KEY_FILE,
+//   MTLS_CA_FILE and MTLS_CRL_FILE (optional).
+// - SIGHUP re-reads all four and calls server.setSecureContext(): new handshakes use the new
+//   files, open connections carry on, and files that fail to load are logged and the previous
+//   ones kept.
+// - Node's `crl` option makes OpenSSL check the CRL of every CA in the client's chain; it reads
+//   one CRL per entry, so the file (one CRL per CA) is split.
+// - SIGTERM stops accepting, closes idle keep-alive connections and exits when in-flight
+//   requests are done.
+"use strict";
+const fs = require("fs");
+const https = require("https");
+const os = require("os");
+
+function secureContextOptions() {
+  const options = {
+    cert: fs.readFileSync(process.env.MTLS_CERT_FILE),
+    key: fs.readFileSync(process.env.MTLS_KEY_FILE),
+    ca: fs.readFileSync(process.env.MTLS_CA_FILE),
+  };
+  if (process.env.MTLS_CRL_FILE) {
+    options.crl = fs.readFileSync(process.env.MTLS_CRL_FILE, "utf8")
+      .split(/(?<=-----END X509 CRL-----)/).map((pem) => pem.trim()).filter(Boolean);
+  }
+  return options;
+}
+
+function describe(options) {
+  const serial = new (require("crypto").X509Certificate)(options.cert).serialNumber;
+  return `serving certificate serial ${serial}, ${(options.crl || []).length} CRL(s)`;
+}
+
+const initial = secureContextOptions();
+const server = https.createServer({
+  ...initial,
+  requestCert: true,
+  rejectUnauthorized: true,      // refuse clients without a valid certificate from the fleet's CA
+  minVersion: "TLSv1.2",
+}, (req, res) => {
+  const peer = req.socket.getPeerCertificate();
+  res.setHeader("Content-Type", "application/json");
+  res.end(`{"client_identity": ${JSON.stringify(peer.subject.CN)}, "app": "node", "host": ${JSON.stringify(os.hostname())}}\n`);
+});
+console.log(describe(initial));
+
+process.on("SIGHUP", () => {
+  try {
+    const options = secureContextOptions();
+    server.setSecureContext(options);
+    console.log(describe(options));
+  } catch (error) {
+    console.error(`reload failed, still serving the previous files: ${error.message}`);
+  }
+});
+
+process.on("SIGTERM", () => {
+  server.close(() => process.exit(0));
+  server.closeIdleConnections();
+  setTimeout(() => process.exit(0), 10000).unref();
+});
+
+server.listen(Number(process.env.PORT || 9443), () => console.log(`listening on ${server.address().port}`));

@@ -1,0 +1,182 @@
+"""The reference apps (extensions/apps: Go, Node, Python servers that terminate mTLS themselves)
+as real processes on loopback: they refuse what nginx refuses, rotate on SIGHUP without a failed
+request, keep serving when new files do not load, enforce the CRLs, and stop cleanly.
+
+docs/applications.md tells app owners to copy them, so they are held to what mtls.fleet promises.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki, probe, revocation
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+APPS = os.path.join(ROOT, "extensions", "apps")
+CRL_LIFETIME, CRL_RENEW = pki.parse_duration("30d", "lifetime"), pki.RenewBefore.parse("10d")
+
+
+@pytest.fixture(name="go_binary", scope="session")
+def fixture_go_binary(tmp_path_factory):
+    """The Go app, built once (scripts/install-system.sh installs golang-go)."""
+    out = str(tmp_path_factory.mktemp("go") / "mtls-ref-go")
+    env = dict(os.environ, CGO_ENABLED="0", GOCACHE=os.path.join(ROOT, ".build", "go-cache"))
+    subprocess.run(["go", "build", "-o", out, os.path.join(APPS, "go", "main.go")], check=True, env=env, capture_output=True)
+    return out
+
+
+def command(kind, go_binary):
+    return {"go": [go_binary], "node": [shutil.which("node") or "node", os.path.join(APPS, "node", "server.js")],
+            "python": ["python3", os.path.join(APPS, "python", "server.py")]}[kind]
+
+
+class Fleet:
+    """A CA with an intermediate, the app's files as mtls_app hands them over, and clients."""
+
+    def __init__(self, tmp_path):
+        self.ca = str(tmp_path / "ca")
+        self.files = tmp_path / "app"
+        self.files.mkdir(parents=True)
+        authority.ensure_ca(self.ca, authority.CASpec(intermediate=True), None, pki.utcnow())
+        self.bundle = os.path.join(self.ca, "ca-bundle.pem")
+        self.install("app")
+        self.publish_crls()
+
+    def issue(self, name, profile="service"):
+        raw = [{"name": name, "profile": profile, "subject_alt_name": ["DNS:localhost", f"URI:spiffe://example.org/{name}"]}]
+        issuer = authority.load_issuer(self.ca, None)
+        outcome = authority.issue(os.path.join(self.ca, "issued"), authority.parse_requests(raw, {}), issuer, pki.Policy(), pki.utcnow())[0]
+        return outcome.cert_path, os.path.join(self.ca, "issued", name, "key.pem")
+
+    def install(self, name):
+        """The app's files switch to a new certificate (each file atomically, as certificate_files does)."""
+        cert, key = self.issue(name)
+        for source, target in ((cert, "cert.pem"), (key, "key.pem"), (self.bundle, "ca-bundle.pem")):
+            shutil.copy(source, self.files / (target + ".new"))
+            os.replace(self.files / (target + ".new"), self.files / target)
+        return pki.serial_text(pki.load_certificates(open(cert, "rb").read(), cert)[0])
+
+    def publish_crls(self):
+        revocation.ensure_crls(self.ca, None, CRL_LIFETIME, CRL_RENEW, pki.utcnow())
+        shutil.copy(os.path.join(self.ca, revocation.CRL_FILE), self.files / "crl.pem.new")
+        os.replace(self.files / "crl.pem.new", self.files / "crl.pem")
+
+    def env(self, port):
+        return dict(os.environ, MTLS_CERT_FILE=str(self.files / "cert.pem"), MTLS_KEY_FILE=str(self.files / "key.pem"),
+                    MTLS_CA_FILE=str(self.files / "ca-bundle.pem"), MTLS_CRL_FILE=str(self.files / "crl.pem"),
+                    PORT=str(port), LISTEN=f"127.0.0.1:{port}")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(name="app", params=["go", "node", "python"])
+def fixture_app(request, tmp_path, go_binary):
+    fleet = Fleet(tmp_path)
+    port = free_port()
+    process = subprocess.Popen(command(request.param, go_binary), env=fleet.env(port), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    client = fleet.issue("client", profile="client")
+    deadline = time.monotonic() + 20
+    while call(port, fleet.bundle, client)["status"] != 200:
+        assert process.poll() is None and time.monotonic() < deadline, f"{request.param} app did not come up"
+        time.sleep(0.1)
+    yield request.param, fleet, port, process, client
+    if process.poll() is None:
+        process.kill()
+    process.wait(5)
+
+
+def call(port, bundle, client):
+    return probe.probe("127.0.0.1", port, "localhost", bundle, *client, timeout=5)
+
+
+def served_serial(port, bundle, client, wanted, seconds=10):
+    deadline = time.monotonic() + seconds
+    while True:
+        result = call(port, bundle, client)
+        if result["serial"] == wanted or time.monotonic() > deadline:
+            return result["serial"]
+        time.sleep(0.1)
+
+
+def test_accepts_fleet_clients_and_names_them(app):
+    kind, fleet, port, _process, client = app
+    result = call(port, fleet.bundle, client)
+    assert result["status"] == 200 and f'"client_identity": "client", "app": "{kind}"' in result["body"]
+
+
+def test_refuses_a_client_without_a_certificate_on_read(app):
+    _kind, fleet, port, _process, _client = app
+    assert probe.client_verdict(probe.probe("127.0.0.1", port, "localhost", fleet.bundle)) == "refused"
+
+
+def test_refuses_a_client_of_a_foreign_ca(app, tmp_path):
+    _kind, fleet, port, _process, _client = app
+    foreign = Fleet(tmp_path / "foreign")
+    assert probe.client_verdict(call(port, fleet.bundle, foreign.issue("intruder", profile="client"))) == "refused"
+
+
+def test_sighup_rotates_the_served_certificate_without_a_failed_request(app):
+    _kind, fleet, port, process, client = app
+    counts, stop = {"sent": 0, "failed": []}, threading.Event()
+
+    def load():
+        while not stop.is_set():
+            result = call(port, fleet.bundle, client)
+            counts["sent"] += 1
+            if result["status"] != 200:
+                counts["failed"].append(result["error"])
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    try:
+        for round_ in range(3):
+            new_serial = fleet.install(f"app-{round_}")
+            process.send_signal(signal.SIGHUP)
+            assert served_serial(port, fleet.bundle, client, new_serial) == new_serial
+            time.sleep(0.3)  # requests on the new files too
+    finally:
+        stop.set()
+        worker.join()
+    assert counts["sent"] > 10 and counts["failed"] == []
+
+
+def test_files_that_do_not_load_are_refused_and_the_previous_ones_kept(app):
+    _kind, fleet, port, process, client = app
+    before = call(port, fleet.bundle, client)["serial"]
+    other_key = fleet.issue("stranger")[1]
+    fleet.install("app-next")
+    shutil.copy(other_key, fleet.files / "key.pem")  # a key that does not match the new certificate
+    process.send_signal(signal.SIGHUP)
+    time.sleep(1)
+    assert process.poll() is None
+    assert call(port, fleet.bundle, client)["serial"] == before
+
+
+def test_a_revoked_client_is_refused_after_the_crl_reload_while_others_are_served(app):
+    _kind, fleet, port, process, client = app
+    other = fleet.issue("other", profile="client")
+    revocation.revoke(fleet.ca, [revocation.RevokeRequest(name="client", reason=pki.RevocationReason.KEY_COMPROMISE)], None, pki.utcnow())
+    fleet.publish_crls()
+    process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while probe.client_verdict(call(port, fleet.bundle, client)) != "refused":
+        assert time.monotonic() < deadline, "the revoked client is still accepted"
+        time.sleep(0.1)
+    assert call(port, fleet.bundle, other)["status"] == 200
+
+
+def test_sigterm_stops_it_cleanly(app):
+    _kind, _fleet, _port, process, _client = app
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(15) == 0
