@@ -11,6 +11,7 @@ keys first, then certificates, each atomically, the replaced files kept as *.pre
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 
 from . import pki
@@ -96,7 +97,8 @@ def restore_previous(services, now, check_mode=False) -> list:
     """Put each service's previous generation back (the one just replaced becomes *.previous).
 
     Checked first for every service: the previous certificate must exist and match the previous
-    key, or the current one when the key was not replaced (a key made on the host).
+    key, or the current one when the key was not replaced (a key made on the host). Each file
+    gets back the owner and mode it had.
     """
     plans, errors = [], []
     for service in services:
@@ -116,14 +118,18 @@ def restore_previous(services, now, check_mode=False) -> list:
         plans.append((service, paths, previous, leaf))
     if errors:
         raise pki.PKIError("; ".join(errors))
-    batch, results = FileBatch(), []
+    batch, results, directories = FileBatch(), [], []
     for service, paths, previous, leaf in plans:
         current = read_file(paths["cert"])
-        key_mode = os.lstat(paths["key"]).st_mode & 0o777
-        batch.add(paths["key"], previous["key"], key_mode, 0, service.gid)
-        batch.add(paths["cert"], previous["cert"], PUBLIC_MODE, 0, service.gid)
-        if previous["bundle"] is not None:
-            batch.add(paths["bundle"], previous["bundle"], PUBLIC_MODE, 0, service.gid)
+        for name in ("key", "cert", "bundle"):  # keys first
+            if previous[name] is not None:
+                # The previous generation comes back as it was, owner and mode included (and the
+                # directory's group with it): the new one may be what the app could not read.
+                kept = paths[name] + PREVIOUS_SUFFIX
+                st = os.lstat(kept if os.path.lexists(kept) else paths[name])
+                batch.add(paths[name], previous[name], stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+                if name == "key":
+                    directories.append((service.directory, st.st_gid))
         replaced = pki.load_certificates(current, paths["cert"])[0] if current else None
         results.append({
             "name": service.name, "changed": True, "directory": service.directory, "serial": pki.serial_text(leaf),
@@ -131,6 +137,8 @@ def restore_previous(services, now, check_mode=False) -> list:
             "not_after": f"{pki.not_after(leaf):%Y-%m-%dT%H:%M:%SZ}", **{f"{k}_path": v for k, v in paths.items()},
         })
     if not check_mode:
+        for directory, gid in directories:
+            ensure_directory(directory, DIRECTORY_MODE, 0, gid)
         batch.commit()
     return results
 

@@ -107,6 +107,20 @@ def test_restore_previous_puts_the_old_generation_back_and_keeps_the_new_one(ca,
     assert mode(tmp_path / "web" / "key.pem") == 0o600
 
 
+def test_restore_previous_gives_the_old_files_their_owner_and_mode_back(ca, tmp_path):
+    gid = grp.getgrnam("daemon").gr_gid
+    old_cert, old_key = issue(ca, "web")
+    deploy.install([deploy.ServiceFiles("web", str(tmp_path / "web"), old_cert, old_key, gid=gid, key_mode=0o640)], bundle(ca), pki.utcnow())
+    new_cert, new_key = issue(ca, "web", force=True)
+    # The new generation went in for root alone: the app's group can no longer read the key.
+    deploy.install([deploy.ServiceFiles("web", str(tmp_path / "web"), new_cert, new_key)], bundle(ca), pki.utcnow())
+    assert mode(tmp_path / "web" / "key.pem") == 0o600 and os.lstat(tmp_path / "web" / "key.pem").st_gid == 0
+    deploy.restore_previous([deploy.ServiceFiles("web", str(tmp_path / "web"), b"")], pki.utcnow())
+    assert (tmp_path / "web" / "key.pem").read_bytes() == old_key
+    assert mode(tmp_path / "web" / "key.pem") == 0o640
+    assert {os.lstat(tmp_path / "web" / f).st_gid for f in ("key.pem", "cert.pem", "ca-bundle.pem", "")} == {gid}
+
+
 def test_restore_previous_without_a_previous_generation_changes_nothing(ca, tmp_path):
     cert, key = issue(ca, "web")
     deploy.install([deploy.ServiceFiles("web", str(tmp_path / "web"), cert, key)], bundle(ca), pki.utcnow())
