@@ -150,6 +150,8 @@ def main():
     p = module.params
     result = probe.probe(p["host"], p["port"], p["server_name"], p["ca_bundle_path"], p["cert_path"], p["key_path"], p["url_path"], p["timeout"])
     where = f"https://{p['server_name']}:{p['port']}{p['url_path']} (via {p['host']})"
+    if result["serial"] is None and (p["expect_status"] is not None or p["expect_serial"] or p["expect_client"] == "accepted"):
+        module.fail_json(msg=f"{where}: no TLS answer ({result['error']})", client="unknown", **result)
     if p["expect_status"] is not None and result["status"] != p["expect_status"]:
         module.fail_json(msg=f"{where}: expected HTTP {p['expect_status']}, got {result['status'] or result['error']}", **result)
     if p["expect_serial"] and result["serial"] != p["expect_serial"].upper():

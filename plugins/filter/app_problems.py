@@ -1,0 +1,106 @@
+# Copyright (c) mtls.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: app_problems
+short_description: Check a host's mtls_app settings before anything changes
+version_added: 0.3.0
+description:
+  - Returns every problem in a host's C(mtls_app_*) settings, each naming the host, the variable
+    and the fix; an empty list when all is well.
+  - Checks that the app's identity is one of the host's services, that the rotation mode is
+    known and can be carried out, and that every endpoint in C(mtls_app_endpoints) can be probed.
+author: mtls.fleet developers (@mtls-fleet)
+positional: service, unit, unit_action, host_services, host
+options:
+  _input:
+    description: The host's C(mtls_app_endpoints).
+    type: list
+    elements: raw
+    required: true
+  service:
+    description: C(mtls_app_service).
+    type: str
+    required: true
+  unit:
+    description: C(mtls_app_unit).
+    type: str
+    required: true
+  unit_action:
+    description: C(mtls_app_unit_action).
+    type: str
+    required: true
+  host_services:
+    description: Names of the host's own services (C(mtls_certs_services)).
+    type: list
+    elements: str
+    required: true
+  host:
+    description: Inventory hostname, for messages.
+    type: str
+    required: true
+"""
+
+EXAMPLES = r"""
+problems: "{{ mtls_app_endpoints | mtls.fleet.app_problems(mtls_app_service, mtls_app_unit, mtls_app_unit_action, ['api'], inventory_hostname) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The problems found, each a sentence; empty when the settings are fine.
+  type: list
+  elements: str
+"""
+
+MODES = ("reload", "restart")
+ENDPOINT_FIELDS = ("port", "server_name", "path", "status", "identity")
+
+
+def app_problems(endpoints, service, unit, unit_action, host_services, host):
+    own = ", ".join(host_services) or "none"
+    problems = []
+    if service not in host_services:
+        problems.append(f"host {host}: mtls_app_service ({service or 'empty'}) must be one of this host's mtls_certs_services ({own}); "
+                        "it is the identity the app serves")
+    if unit_action not in MODES:
+        problems.append(f"host {host}: mtls_app_unit_action {unit_action!r} is not a rotation mode; use reload (the unit's "
+                        "ExecReload= makes the app re-read its files, no connection is refused) or restart")
+    elif unit_action == "reload" and not unit:
+        problems.append(f"host {host}: mtls_app_unit_action is reload but mtls_app_unit is empty; name the app's systemd unit, "
+                        "whose ExecReload= makes it re-read its files (e.g. ExecReload=/bin/kill -HUP $MAINPID)")
+    if not isinstance(endpoints, list):
+        return problems + [f"host {host}: mtls_app_endpoints must be a list of endpoints, e.g. [{{port: 9443}}]"]
+    for index, endpoint in enumerate(endpoints):
+        where = f"host {host}: mtls_app_endpoints[{index}]"
+        if not isinstance(endpoint, dict):
+            problems.append(f"{where} must be a mapping such as {{port: 9443, path: /healthz}}")
+            continue
+        unknown = sorted(set(endpoint) - set(ENDPOINT_FIELDS))
+        if unknown:
+            problems.append(f"{where} has unknown field(s) {', '.join(unknown)}; the fields are {', '.join(ENDPOINT_FIELDS)}")
+        if "port" not in endpoint:
+            problems.append(f"{where} has no port; add port: <the TCP port the app serves mTLS on>")
+        elif not _in_range(endpoint["port"], 1, 65535):
+            problems.append(f"{where}.port {endpoint['port']!r} is not a TCP port (1-65535)")
+        if "status" in endpoint and not _in_range(endpoint["status"], 100, 599):
+            problems.append(f"{where}.status {endpoint['status']!r} is not an HTTP status (100-599)")
+        if not str(endpoint.get("path", "/")).startswith("/"):
+            problems.append(f"{where}.path {endpoint['path']!r} must start with /")
+        if "identity" in endpoint and endpoint["identity"] not in host_services:
+            problems.append(f"{where}.identity {endpoint['identity']!r} is not one of this host's mtls_certs_services ({own}); "
+                            "the probe presents one of the host's own identities")
+    return problems
+
+
+def _in_range(value, low, high):
+    try:
+        return low <= int(value) <= high and str(int(value)) == str(value).strip()
+    except (TypeError, ValueError):
+        return False
+
+
+class FilterModule:
+    def filters(self):
+        return {"app_problems": app_problems}

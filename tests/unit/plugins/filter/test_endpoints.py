@@ -1,0 +1,60 @@
+"""The endpoints filter: one shape for nginx servers and app endpoints, by group membership."""
+
+from ansible_collections.mtls.fleet.plugins.filter.app_problems import app_problems
+from ansible_collections.mtls.fleet.plugins.filter.endpoints import endpoints
+
+HOSTVARS = {
+    "web-1": {"mtls_nginx_servers": [{"service": "web", "listen": 8443}],
+              "mtls_app_service": "api", "mtls_app_endpoints": [{"port": "9443", "path": "/healthz", "status": 200, "identity": "web"}]},
+    "web-2": {"mtls_nginx_servers": [{"service": "web", "listen": 8443, "server_name": "web.example.org"}],
+              "mtls_app_service": "api", "mtls_app_endpoints": [{"port": 9443}]},
+}
+
+
+def test_nginx_servers_and_app_endpoints_in_one_shape():
+    found = endpoints(HOSTVARS, ["web-1"], ["web-1"], ["web-1"])
+    assert found == [
+        {"host": "web-1", "kind": "nginx", "service": "web", "port": 8443, "server_name": "web-1", "path": "/", "status": None,
+         "identity": "web", "label": "nginx web:8443"},
+        {"host": "web-1", "kind": "app", "service": "api", "port": 9443, "server_name": "web-1", "path": "/healthz", "status": 200,
+         "identity": "web", "label": "app api:9443"},
+    ]
+
+
+def test_a_host_contributes_only_what_its_groups_make_it_run():
+    found = endpoints(HOSTVARS, ["web-1", "web-2"], ["web-2"], ["web-1"])
+    assert [(e["host"], e["kind"]) for e in found] == [("web-1", "app"), ("web-2", "nginx")]
+    assert found[1]["server_name"] == "web.example.org"
+    assert endpoints(HOSTVARS, ["web-2"], [], []) == []
+
+
+def test_an_app_endpoint_is_probed_with_the_app_identity_by_default():
+    assert endpoints(HOSTVARS, ["web-2"], [], ["web-2"])[0]["identity"] == "api"
+
+
+def problems(endpoints_, service="api", unit="api.service", action="reload", services=("api", "web")):
+    return app_problems(endpoints_, service, unit, action, list(services), "web-1")
+
+
+def test_good_settings_have_no_problem():
+    assert problems([{"port": 9443, "server_name": "api", "path": "/healthz", "status": 200, "identity": "web"}]) == []
+    assert problems([], unit="", action="restart") == []
+
+
+def test_each_bad_input_is_named_with_its_fix():
+    assert problems([{"path": "/x"}]) == ["host web-1: mtls_app_endpoints[0] has no port; add port: <the TCP port the app serves mTLS on>"]
+    assert "mtls_app_endpoints[0].port 'http' is not a TCP port" in problems([{"port": "http"}])[0]
+    assert "mtls_app_endpoints[0].port 70000 is not a TCP port" in problems([{"port": 70000}])[0]
+    assert "mtls_app_endpoints[0].status 42 is not an HTTP status" in problems([{"port": 1, "status": 42}])[0]
+    assert "mtls_app_endpoints[0].path 'healthz' must start with /" in problems([{"port": 1, "path": "healthz"}])[0]
+    assert "has unknown field(s) prot; the fields are port" in problems([{"port": 1, "prot": 2}])[0]
+    assert "mtls_app_endpoints[0].identity 'ghost' is not one of this host's mtls_certs_services (api, web)" in \
+        problems([{"port": 1, "identity": "ghost"}])[0]
+    assert "mtls_app_endpoints[0] must be a mapping" in problems([9443])[0]
+    assert "mtls_app_endpoints must be a list" in problems({"port": 1})[0]
+
+
+def test_the_mode_and_the_identity_are_checked():
+    assert "mtls_app_unit_action 'bounce' is not a rotation mode; use reload" in problems([], action="bounce")[0]
+    assert "mtls_app_unit_action is reload but mtls_app_unit is empty" in problems([], unit="")[0]
+    assert "mtls_app_service (db) must be one of this host's mtls_certs_services (api, web)" in problems([], service="db")[0]
