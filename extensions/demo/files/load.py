@@ -1,6 +1,7 @@
 """Bounded load through mutual TLS, for rotation tests: counts requests sent and failed.
 
-    python3 load.py HOST PORT CERT KEY CA OUT [--seconds 300] [--stop-file PATH]
+    python3 load.py HOST PORT CERT KEY CA OUT [--seconds 300] [--stop-file PATH] [--workers 4]
+                    [--expect-identity frontend]
 
 Half the workers open a new connection per request; half keep one connection alive and, like
 real HTTP clients, retry an idempotent GET once on a fresh connection when the kept one was
@@ -53,7 +54,7 @@ def worker(args, contexts, keep_alive, counts, lock, deadline):
                 conn.request("GET", "/", headers={"Connection": "keep-alive" if keep_alive else "close"})
                 reply = conn.getresponse()
                 body = reply.read()
-                if reply.status != 200 or b'"client_identity": "frontend"' not in body:
+                if reply.status != 200 or f'"client_identity": "{args.expect_identity}"'.encode() not in body:
                     outcome = f"HTTP {reply.status}"
                     break
                 if not keep_alive or reply.getheader("Connection", "").lower() == "close":
@@ -85,6 +86,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=300)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--stop-file", default="/run/mtls-load.stop")
+    parser.add_argument("--expect-identity", default="frontend", help="the caller identity the server must report")
     args = parser.parse_args()
     args.port = int(args.port)
     contexts = Contexts(args)
