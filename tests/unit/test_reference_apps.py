@@ -1,15 +1,19 @@
 """The reference apps (extensions/apps: Go, Node, Python servers that terminate mTLS themselves)
 as real processes on loopback: they refuse what nginx refuses, rotate on SIGHUP without a failed
-request, keep serving when new files do not load, enforce the CRLs, and stop cleanly.
+request, keep serving when new files do not load, enforce the CRLs, and stop cleanly. The
+reference clients (Go http.Client, Node https.Agent, Python requests) present a rotated identity
+without a restart.
 
 docs/applications.md tells app owners to copy them, so they are held to what mtls.fleet promises.
 """
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -54,12 +58,14 @@ class Fleet:
         outcome = authority.issue(os.path.join(self.ca, "issued"), authority.parse_requests(raw, {}), issuer, pki.Policy(), pki.utcnow())[0]
         return outcome.cert_path, os.path.join(self.ca, "issued", name, "key.pem")
 
-    def install(self, name):
-        """The app's files switch to a new certificate (each file atomically, as certificate_files does)."""
-        cert, key = self.issue(name)
-        for source, target in ((cert, "cert.pem"), (key, "key.pem"), (self.bundle, "ca-bundle.pem")):
-            shutil.copy(source, self.files / (target + ".new"))
-            os.replace(self.files / (target + ".new"), self.files / target)
+    def install(self, name, directory=None, profile="service"):
+        """The files switch to a new certificate (each file atomically, key first, as certificate_files does)."""
+        directory = directory or self.files
+        directory.mkdir(exist_ok=True)
+        cert, key = self.issue(name, profile)
+        for source, target in ((key, "key.pem"), (cert, "cert.pem"), (self.bundle, "ca-bundle.pem")):
+            shutil.copy(source, directory / (target + ".new"))
+            os.replace(directory / (target + ".new"), directory / target)
         return pki.serial_text(pki.load_certificates(open(cert, "rb").read(), cert)[0])
 
     def publish_crls(self):
@@ -77,6 +83,14 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture(name="go_client", scope="session")
+def fixture_go_client(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("go") / "mtls-ref-go-client")
+    env = dict(os.environ, CGO_ENABLED="0", GOCACHE=os.path.join(ROOT, ".build", "go-cache"))
+    subprocess.run(["go", "build", "-o", out, os.path.join(APPS, "go-client", "main.go")], check=True, env=env, capture_output=True)
+    return out
 
 
 @pytest.fixture(name="app", params=["go", "node", "python"])
@@ -112,7 +126,8 @@ def served_serial(port, bundle, client, wanted, seconds=10):
 def test_accepts_fleet_clients_and_names_them(app):
     kind, fleet, port, _process, client = app
     result = call(port, fleet.bundle, client)
-    assert result["status"] == 200 and f'"client_identity": "client", "app": "{kind}"' in result["body"]
+    reply = json.loads(result["body"])
+    assert result["status"] == 200 and reply["client_identity"] == "client" and reply["app"] == kind
 
 
 def test_refuses_a_client_without_a_certificate_on_read(app):
@@ -180,3 +195,33 @@ def test_sigterm_stops_it_cleanly(app):
     _kind, _fleet, _port, process, _client = app
     process.send_signal(signal.SIGTERM)
     assert process.wait(15) == 0
+
+
+@pytest.mark.parametrize("kind", ["go", "node", "python"])
+def test_reference_client_presents_its_rotated_identity_without_a_restart(kind, tmp_path, go_binary, go_client):
+    fleet = Fleet(tmp_path)
+    port = free_port()
+    server = subprocess.Popen(command("python", go_binary), env=fleet.env(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    identity = tmp_path / "client"
+    first = fleet.install("client", identity, profile="client")
+    try:
+        deadline = time.monotonic() + 20
+        while call(port, fleet.bundle, (str(identity / "cert.pem"), str(identity / "key.pem")))["status"] != 200:
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.1)
+        program = {"go": [go_client], "node": [shutil.which("node") or "node", os.path.join(APPS, "node", "client.js")],
+                   "python": [sys.executable, os.path.join(APPS, "python", "client.py")]}[kind]
+        env = dict(os.environ, MTLS_CERT_FILE=str(identity / "cert.pem"), MTLS_KEY_FILE=str(identity / "key.pem"),
+                   MTLS_CA_FILE=str(identity / "ca-bundle.pem"))
+        client = subprocess.Popen([*program, f"https://localhost:{port}/", "4"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        time.sleep(1.5)
+        second = fleet.install("client-next", identity, profile="client")
+        out, err = client.communicate(timeout=30)
+    finally:
+        server.kill()
+        server.wait(5)
+    assert client.returncode == 0, err
+    result = json.loads(out)
+    assert result["sent"] > 20 and result["failed"] == 0, err
+    assert [serial.lstrip("0") for serial in result["client_serials"]] == [first.lstrip("0"), second.lstrip("0")]

@@ -49,8 +49,9 @@ func main() {
 	server := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, "{\"client_identity\": %q, \"app\": \"go\", \"host\": %q}\n",
-				r.TLS.PeerCertificates[0].Subject.CommonName, host)
+			peer := r.TLS.PeerCertificates[0]
+			fmt.Fprintf(w, "{\"client_identity\": %q, \"client_serial\": \"%X\", \"app\": \"go\", \"host\": %q}\n",
+				peer.Subject.CommonName, peer.SerialNumber, host)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(os.Stderr, "", 0),

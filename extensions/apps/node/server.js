@@ -42,7 +42,8 @@ const server = https.createServer({
 }, (req, res) => {
   const peer = req.socket.getPeerCertificate();
   res.setHeader("Content-Type", "application/json");
-  res.end(`{"client_identity": ${JSON.stringify(peer.subject.CN)}, "app": "node", "host": ${JSON.stringify(os.hostname())}}\n`);
+  res.end(`{"client_identity": ${JSON.stringify(peer.subject.CN)}, "client_serial": "${peer.serialNumber}", "app": "node", `
+    + `"host": ${JSON.stringify(os.hostname())}}\n`);
 });
 console.log(describe(initial));
 

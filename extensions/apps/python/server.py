@@ -37,8 +37,10 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
-        subject = dict(pair for rdn in self.connection.getpeercert()["subject"] for pair in rdn)
-        body = json.dumps({"client_identity": subject.get("commonName"), "app": "python", "host": socket.gethostname()}).encode() + b"\n"
+        peer = self.connection.getpeercert()
+        subject = dict(pair for rdn in peer["subject"] for pair in rdn)
+        body = json.dumps({"client_identity": subject.get("commonName"), "client_serial": peer["serialNumber"], "app": "python",
+                           "host": socket.gethostname()}).encode() + b"\n"
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
