@@ -11,9 +11,10 @@ description:
   - Returns every problem in a host's C(mtls_app_*) settings, each naming the host, the variable
     and the fix; an empty list when all is well.
   - Checks that the app's identity is one of the host's services, that the rotation mode is
-    known and can be carried out, and that every endpoint in C(mtls_app_endpoints) can be probed.
+    known and can be carried out (the unit exists on the host and, for V(reload), has an
+    C(ExecReload=)), and that every endpoint in C(mtls_app_endpoints) can be probed.
 author: mtls.fleet developers (@mtls-fleet)
-positional: service, unit, unit_action, host_services, host
+positional: service, unit, unit_action, host_services, host, unit_state
 options:
   _input:
     description: The host's C(mtls_app_endpoints).
@@ -41,6 +42,12 @@ options:
     description: Inventory hostname, for messages.
     type: str
     required: true
+  unit_state:
+    description:
+      - The output of C(systemctl show --property=LoadState --property=CanReload) for the unit on the
+        host; empty when it was not read (no unit).
+    type: str
+    default: ""
 """
 
 EXAMPLES = r"""
@@ -58,9 +65,16 @@ MODES = ("reload", "restart")
 ENDPOINT_FIELDS = ("port", "server_name", "path", "status", "identity")
 
 
-def app_problems(endpoints, service, unit, unit_action, host_services, host):
+def app_problems(endpoints, service, unit, unit_action, host_services, host, unit_state=""):
     own = ", ".join(host_services) or "none"
     problems = []
+    state = dict(line.split("=", 1) for line in unit_state.splitlines() if "=" in line)
+    if unit and state.get("LoadState", "loaded") != "loaded":
+        problems.append(f"host {host}: mtls_app_unit {unit} is not a unit on the host ({state['LoadState']}); install the app and "
+                        "its unit before mtls_app runs, or fix the name")
+    elif unit and unit_action == "reload" and state.get("CanReload", "yes") != "yes":
+        problems.append(f"host {host}: mtls_app_unit_action is reload but {unit} has no ExecReload=; add "
+                        "ExecReload=/bin/kill -HUP $MAINPID (the app must re-read its files on SIGHUP) or use mtls_app_unit_action: restart")
     if service not in host_services:
         problems.append(f"host {host}: mtls_app_service ({service or 'empty'}) must be one of this host's mtls_certs_services ({own}); "
                         "it is the identity the app serves")

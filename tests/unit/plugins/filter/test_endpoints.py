@@ -32,8 +32,8 @@ def test_an_app_endpoint_is_probed_with_the_app_identity_by_default():
     assert endpoints(HOSTVARS, ["web-2"], [], ["web-2"])[0]["identity"] == "api"
 
 
-def problems(endpoints_, service="api", unit="api.service", action="reload", services=("api", "web")):
-    return app_problems(endpoints_, service, unit, action, list(services), "web-1")
+def problems(endpoints_, service="api", unit="api.service", action="reload", services=("api", "web"), unit_state=""):
+    return app_problems(endpoints_, service, unit, action, list(services), "web-1", unit_state)
 
 
 def test_good_settings_have_no_problem():
@@ -58,3 +58,12 @@ def test_the_mode_and_the_identity_are_checked():
     assert "mtls_app_unit_action 'bounce' is not a rotation mode; use reload" in problems([], action="bounce")[0]
     assert "mtls_app_unit_action is reload but mtls_app_unit is empty" in problems([], unit="")[0]
     assert "mtls_app_service (db) must be one of this host's mtls_certs_services (api, web)" in problems([], service="db")[0]
+
+
+def test_the_unit_read_from_the_host_must_exist_and_reload_when_the_mode_says_so():
+    assert "mtls_app_unit api.service is not a unit on the host (not-found); install the app" in \
+        problems([], unit_state="LoadState=not-found\nCanReload=no")[0]
+    assert "mtls_app_unit_action is reload but api.service has no ExecReload=; add ExecReload=/bin/kill -HUP $MAINPID" in \
+        problems([], unit_state="LoadState=loaded\nCanReload=no")[0]
+    assert problems([], action="restart", unit_state="LoadState=loaded\nCanReload=no") == []
+    assert problems([], unit_state="LoadState=loaded\nCanReload=yes") == []
