@@ -83,3 +83,18 @@ options:
       - Encrypts the CA keys at rest (and decrypts existing ones). Keep it in Ansible Vault.
     type: str
 """
+
+    # Every module that changes CA state holds the CA directory's lock while it works.
+    LOCK = r"""
+options:
+  lock_timeout:
+    description:
+      - Seconds to wait for another run that is changing the same CA directory (a revocation while a
+        scheduled rotation issues, two operators at once). Every module that changes CA state holds an
+        exclusive lock on C(<ca>/.lock) for its whole read-modify-write, so no change is lost; check mode
+        takes a shared lock.
+      - When the wait runs out the task fails, naming the run that holds the lock. A run that dies
+        releases its lock at once.
+    type: float
+    default: 60
+"""

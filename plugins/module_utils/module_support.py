@@ -4,14 +4,17 @@
 
 from __future__ import annotations
 
+import os
+
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.compat.version import LooseVersion
 
 from .authority import CASpec
 from .files import FileError
+from .locking import ca_lock
 from .pki import CRYPTOGRAPHY_IMPORT_ERROR, MINIMUM_CRYPTOGRAPHY_VERSION, KeyType, NameConstraints, PKIError, parse_duration
 
-USER_ERRORS = (PKIError, FileError)
+USER_ERRORS = (PKIError, FileError)  # includes locking.LockTimeout
 KEY_TYPES = [key_type.value for key_type in KeyType]
 
 
@@ -61,3 +64,17 @@ def ca_spec(params) -> CASpec:
         intermediate_lifetime=parse_duration(params["intermediate_lifetime"], "intermediate_lifetime"),
         name_constraints=NameConstraints.parse(params["name_constraints"]),
     )
+
+
+# Every module that changes CA state takes these (doc fragment mtls.fleet.ca.lock).
+LOCK_ARGS = dict(lock_timeout=dict(type="float", default=60.0))
+
+
+def ca_state_lock(module, path, name, create=False):
+    """Hold the CA directory's lock for the module's whole read-modify-write (shared in check mode).
+
+    create: make the directory first (0700), so two runs creating the same CA take turns too.
+    """
+    if create and not module.check_mode and not os.path.isdir(path):
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    return ca_lock(path, name, module.params["lock_timeout"], exclusive=not module.check_mode)

@@ -24,6 +24,7 @@ author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - mtls.fleet.ca.spec
+  - mtls.fleet.ca.lock
 attributes:
   check_mode:
     support: full
@@ -96,12 +97,14 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki
-from ansible_collections.mtls.fleet.plugins.module_utils.module_support import CA_SPEC_ARGS, USER_ERRORS, ca_spec, require_cryptography
+from ansible_collections.mtls.fleet.plugins.module_utils.module_support import (
+    CA_SPEC_ARGS, LOCK_ARGS, USER_ERRORS, ca_spec, ca_state_lock, require_cryptography,
+)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=CA_SPEC_ARGS,
+        argument_spec=dict(CA_SPEC_ARGS, **LOCK_ARGS),
         supports_check_mode=True,
     )
     require_cryptography(module)
@@ -109,7 +112,8 @@ def main():
     now = pki.utcnow()
     try:
         spec = ca_spec(params)
-        result = authority.ensure_ca(params["path"], spec, params["passphrase"], now, check_mode=module.check_mode)
+        with ca_state_lock(module, params["path"], "mtls.fleet.ca", create=True):
+            result = authority.ensure_ca(params["path"], spec, params["passphrase"], now, check_mode=module.check_mode)
     except USER_ERRORS as exc:
         module.fail_json(msg=f"CA {params['path']}: {exc}")
     for warning in result.warnings:

@@ -30,6 +30,7 @@ author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - mtls.fleet.ca.spec
+  - mtls.fleet.ca.lock
 attributes:
   check_mode:
     support: full
@@ -110,7 +111,9 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mtls.fleet.plugins.module_utils import pki, rollover
-from ansible_collections.mtls.fleet.plugins.module_utils.module_support import CA_SPEC_ARGS, USER_ERRORS, ca_spec, require_cryptography
+from ansible_collections.mtls.fleet.plugins.module_utils.module_support import (
+    CA_SPEC_ARGS, LOCK_ARGS, USER_ERRORS, ca_spec, ca_state_lock, require_cryptography,
+)
 
 
 def main():
@@ -120,6 +123,7 @@ def main():
             kind=dict(type="str", choices=[k.value for k in rollover.Kind]),
             phase=dict(type="str", choices=list(rollover.PHASES)),
             state=dict(type="str", choices=["begun", "verified"], default="begun"),
+            **LOCK_ARGS,
         ),
         supports_check_mode=True,
     )
@@ -129,12 +133,13 @@ def main():
     path = params["path"]
     step = rollover.Step()
     try:
-        if params["phase"] and params["state"] == "begun":
-            kind = rollover.Kind.parse(params["kind"]) if params["kind"] else None
-            step = rollover.begin(path, params["phase"], kind, ca_spec(params), params["passphrase"], now, module.check_mode)
-        elif params["phase"]:
-            step = rollover.verified(path, params["phase"], now, module.check_mode)
-        report = rollover.status(path, now)
+        with ca_state_lock(module, path, "mtls.fleet.ca_rollover"):
+            if params["phase"] and params["state"] == "begun":
+                kind = rollover.Kind.parse(params["kind"]) if params["kind"] else None
+                step = rollover.begin(path, params["phase"], kind, ca_spec(params), params["passphrase"], now, module.check_mode)
+            elif params["phase"]:
+                step = rollover.verified(path, params["phase"], now, module.check_mode)
+            report = rollover.status(path, now)
     except USER_ERRORS as exc:
         module.fail_json(msg=f"CA {path}: {exc}")
     output = dict(changed=step.changed, rollover=report, actions=step.actions)

@@ -32,6 +32,7 @@ author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - mtls.fleet.ca
+  - mtls.fleet.ca.lock
 attributes:
   check_mode:
     support: full
@@ -255,7 +256,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki, revocation
 from ansible_collections.mtls.fleet.plugins.module_utils.files import read_file
-from ansible_collections.mtls.fleet.plugins.module_utils.module_support import KEY_TYPES, USER_ERRORS, require_cryptography
+from ansible_collections.mtls.fleet.plugins.module_utils.module_support import KEY_TYPES, LOCK_ARGS, USER_ERRORS, ca_state_lock, require_cryptography
 
 
 def main():
@@ -298,6 +299,7 @@ def main():
             force=dict(type="bool", default=False),
             renew_revoked=dict(type="bool", default=True),
             return_content=dict(type="bool", default=False),
+            **LOCK_ARGS,
         ),
         supports_check_mode=True,
     )
@@ -308,12 +310,14 @@ def main():
     try:
         requests = authority.parse_requests(params["certificates"], defaults)
         policy = pki.Policy.parse(params["policy"])
-        if module.check_mode and not authority.ca_exists(params["ca_path"]):
-            outcomes = authority.plan_without_ca(store, requests)
-        else:
-            issuer = authority.load_issuer(params["ca_path"], params["ca_passphrase"])
-            outcomes = authority.issue(store, requests, issuer, policy, pki.utcnow(), module.check_mode, params["force"],
-                                       revoked=revocation.revoked_serials(params["ca_path"]), renew_revoked=params["renew_revoked"])
+        with ca_state_lock(module, params["ca_path"], "mtls.fleet.certificates"):
+            if module.check_mode and not authority.ca_exists(params["ca_path"]):
+                outcomes = authority.plan_without_ca(store, requests)
+            else:
+                issuer = authority.load_issuer(params["ca_path"], params["ca_passphrase"])
+                outcomes = authority.issue(store, requests, issuer, policy, pki.utcnow(), module.check_mode, params["force"],
+                                           revoked=revocation.revoked_serials(params["ca_path"]), renew_revoked=params["renew_revoked"])
+            bundle = (read_file(os.path.join(params["ca_path"], authority.BUNDLE)) or b"").decode()
     except USER_ERRORS as exc:
         module.fail_json(msg=str(exc))
 
@@ -324,7 +328,7 @@ def main():
         certificates=[o.result(params["return_content"]) for o in outcomes],
         summary=summary,
         bundle_path=os.path.join(params["ca_path"], authority.BUNDLE),
-        bundle=(read_file(os.path.join(params["ca_path"], authority.BUNDLE)) or b"").decode(),
+        bundle=bundle,
     )
     if module._diff and changed:
         output["diff"] = [
