@@ -65,7 +65,7 @@ def certificate_requests(services, host, trust_domain):
             continue
         name = str(service["name"])
         where = f"{where} ({name})"
-        if not SERVICE_NAME.match(name):
+        if not SERVICE_NAME.fullmatch(name):
             errors.append(f"{where}: name must be lower-case letters, digits and '-' (it is the service identity)")
             continue
         sans = [f"DNS:{d}" for d in service.get("dns_names") or [host]]

@@ -222,13 +222,13 @@ def _parse_request(raw, defaults) -> Request:
         raise pki.PKIError(f"unknown field(s) {', '.join(sorted(unknown))}; use {', '.join(REQUEST_FIELDS)}")
     value = {k: raw.get(k) if raw.get(k) is not None else defaults.get(k) for k in REQUEST_FIELDS}
     name = str(value["name"] or "")
-    if not _SAFE_NAME.match(name):
+    if not _SAFE_NAME.fullmatch(name):
         raise pki.PKIError(f"name: {name!r} must start with a letter or digit and hold only letters, digits, '.', '_' and '-'")
     csr = pki.load_csr(value["csr"].encode() if isinstance(value["csr"], str) else value["csr"], "csr") if value["csr"] else None
     key_type = pki.KeyType.of(csr.public_key()) if csr else pki.KeyType.parse(value["key_type"] or "ecdsa-p256")
     spec = pki.LeafSpec(
         name=name,
-        common_name=str(value["common_name"] or name),
+        common_name=pki.check_common_name(str(value["common_name"] or name)),
         sans=tuple(value["subject_alt_name"] or ()),
         profile=pki.Profile.parse(value["profile"] or "service"),
         key_type=key_type,

@@ -130,18 +130,22 @@ class Profile(str, enum.Enum):
 # ---------------------------------------------------------------------------------------------
 # Durations
 
+MAX_DURATION = datetime.timedelta(days=36525)  # beyond it, dates overflow long before anything is useful
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(value, field) -> datetime.timedelta:
     """'90d', '12h', '30m', '45s', '2w', or a number of seconds (int or digits)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_DURATION.total_seconds():
         return datetime.timedelta(seconds=value)
-    match = _DURATION.match(str(value))
+    match = _DURATION.fullmatch(str(value))
     if not match or int(match.group(1)) == 0:
         raise PKIError(f"{field}: {value!r} is not a duration; write e.g. '90d', '12h', '30m' or seconds")
-    return datetime.timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_DURATION.total_seconds():
+        raise PKIError(f"{field}: {value!r} is more than 100 years; write e.g. '90d' for a service or '3650d' for a CA")
+    return datetime.timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,7 @@ def parse_san(entry, field="subject_alt_name"):
         labels = name.split(".")
         if labels[0] == "*":
             labels = labels[1:]
-        if not name or len(name) > 253 or not labels or not all(_DNS_LABEL.match(label) for label in labels):
+        if not name or len(name) > 253 or not labels or not all(_DNS_LABEL.fullmatch(label) for label in labels):
             raise PKIError(f"{field}: {entry!r} is not a valid DNS name; use letters, digits, '-' and '.' only")
         return x509.DNSName(name)
     if kind == "IP":
@@ -195,7 +199,7 @@ def parse_san(entry, field="subject_alt_name"):
         except ValueError:
             raise PKIError(f"{field}: {entry!r} is not an IP address; write e.g. 'IP:10.0.0.5' or 'IP:fd00::5'") from None
     parts = urlsplit(value)
-    if not parts.scheme or not (parts.netloc or parts.path) or any(c.isspace() for c in value):
+    if not parts.scheme or not (parts.netloc or parts.path) or any(c.isspace() or _is_control(c) for c in value):
         raise PKIError(f"{field}: {entry!r} is not a URI; write e.g. 'URI:spiffe://example.org/web'")
     return x509.UniformResourceIdentifier(value)
 
@@ -498,10 +502,20 @@ def chain_problem(leaf, intermediates, roots, now) -> str | None:
 # Building certificates
 
 
-def _name(common_name: str):
+def check_common_name(common_name: str) -> str:
     if not common_name or len(common_name) > 64:
         raise PKIError(f"common_name: {common_name!r} must be 1 to 64 characters")
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    if any(_is_control(c) for c in common_name):
+        raise PKIError(f"common_name: {common_name!r} holds a control character (a newline?); remove it")
+    return common_name
+
+
+def _is_control(char) -> bool:
+    return ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0
+
+
+def _name(common_name: str):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, check_common_name(common_name))])
 
 
 def _builder(subject, issuer_name, public_key, now, lifetime):

@@ -226,3 +226,9 @@ def test_a_corrupt_certificate_in_the_store_is_reissued_with_the_reason(ca):
     outcome = run(ca, requests("a"))[0]
     assert (outcome.status, outcome.reason) == ("renewed", "corrupt") and "corrupt" in outcome.detail
     assert pki.load_certificates(open(cert_path, "rb").read(), cert_path)
+
+
+@pytest.mark.parametrize("name", ["web\n", "web\r\n", "\nweb"])
+def test_a_certificate_name_with_a_newline_is_refused_before_anything_is_written(name):
+    with pytest.raises(pki.PKIError, match="must start with a letter or digit and hold only letters"):
+        authority.parse_requests([{"name": name, "subject_alt_name": ["DNS:web"]}], {})

@@ -344,3 +344,25 @@ def test_encrypted_key_round_trip_and_clear_errors():
         pki.load_private_key(pki.key_to_pem(key), "ca.key", "s3cret")
     with pytest.raises(pki.PKIError, match="not a readable PEM private key"):
         pki.load_private_key(b"garbage", "ca.key")
+
+
+@pytest.mark.parametrize("value", ["999999999d", "36526d", 10**12])
+def test_an_absurd_lifetime_is_refused_with_the_field_and_the_fix(value):
+    with pytest.raises(pki.PKIError, match=r"lifetime: .* is more than 100 years; write e.g. '90d'"):
+        pki.parse_duration(value, "lifetime")
+
+
+@pytest.mark.parametrize("entry", ["DNS:web\n.example.org", "DNS:we\x00b.example.org", "URI:spiffe://example.org/web\x01", "URI:spiffe://example.org/\x7fweb"])
+def test_control_characters_never_reach_a_san(entry):
+    with pytest.raises(pki.PKIError, match="is not a valid DNS name|is not a URI"):
+        pki.parse_san(entry)
+
+
+def test_white_space_around_a_san_is_trimmed_as_everywhere_in_the_inventory():
+    assert pki.parse_san("DNS:web.example.org\n") == pki.parse_san("DNS:web.example.org")
+
+
+@pytest.mark.parametrize("common_name", ["web\n", "web\x00", "we\tb", "web\x85"])
+def test_control_characters_never_reach_a_common_name(common_name):
+    with pytest.raises(pki.PKIError, match="holds a control character"):
+        pki.check_common_name(common_name)
