@@ -26,13 +26,17 @@ APPS = os.path.join(ROOT, "extensions", "apps")
 CRL_LIFETIME, CRL_RENEW = pki.parse_duration("30d", "lifetime"), pki.RenewBefore.parse("10d")
 
 
+def go_build(tmp_path_factory, source):
+    """A Go reference program, built once per session (scripts/install-system.sh installs golang-go)."""
+    out = str(tmp_path_factory.mktemp("go") / f"mtls-ref-{source}")
+    env = dict(os.environ, CGO_ENABLED="0", GOCACHE=os.path.join(ROOT, ".build", "go-cache"))
+    subprocess.run(["go", "build", "-o", out, os.path.join(APPS, source, "main.go")], check=True, env=env, capture_output=True)
+    return out
+
+
 @pytest.fixture(name="go_binary", scope="session")
 def fixture_go_binary(tmp_path_factory):
-    """The Go app, built once (scripts/install-system.sh installs golang-go)."""
-    out = str(tmp_path_factory.mktemp("go") / "mtls-ref-go")
-    env = dict(os.environ, CGO_ENABLED="0", GOCACHE=os.path.join(ROOT, ".build", "go-cache"))
-    subprocess.run(["go", "build", "-o", out, os.path.join(APPS, "go", "main.go")], check=True, env=env, capture_output=True)
-    return out
+    return go_build(tmp_path_factory, "go")
 
 
 def command(kind, go_binary):
@@ -87,10 +91,7 @@ def free_port():
 
 @pytest.fixture(name="go_client", scope="session")
 def fixture_go_client(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("go") / "mtls-ref-go-client")
-    env = dict(os.environ, CGO_ENABLED="0", GOCACHE=os.path.join(ROOT, ".build", "go-cache"))
-    subprocess.run(["go", "build", "-o", out, os.path.join(APPS, "go-client", "main.go")], check=True, env=env, capture_output=True)
-    return out
+    return go_build(tmp_path_factory, "go-client")
 
 
 @pytest.fixture(name="app", params=["go", "node", "python"])
