@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 import stat
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 PREVIOUS_SUFFIX = ".previous"
 # Concurrent fsyncs share journal commits: 2,000 durable writes take ~0.15 s instead of ~0.7 s.
 _WRITERS = 16
+
+
+_TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{12}\.tmp\Z|.+\.previous\.[0-9a-f]{12}\.tmp\Z")
 
 
 class FileError(Exception):
@@ -40,23 +44,104 @@ def read_file(path: str) -> bytes | None:
 
 
 def ensure_directory(path: str, mode: int, uid: int = -1, gid: int = -1, check_mode: bool = False) -> bool:
-    """Create path (and parents) with mode and owner, or fix an existing one. Returns changed."""
+    """Create path with mode and owner (its parent must be safe), or fix an existing one.
+
+    An existing directory that is a symlink, is owned by someone else, or is writable by more
+    than mode allows is refused with the fix: whoever could write there could already have
+    swapped what it holds, so tightening it now would hide that. Returns changed.
+    """
     try:
         st = os.lstat(path)
     except FileNotFoundError:
+        require_safe_directory(os.path.dirname(path) or ".", check_mode=check_mode)
         if not check_mode:
-            os.makedirs(path, mode=mode)
-            os.chown(path, uid, gid)
-            os.chmod(path, mode)  # makedirs applies the umask
+            os.mkdir(path, mode)
+            set_owner_mode(path, mode, uid, gid)  # mkdir applies the umask
         return True
-    if not stat.S_ISDIR(st.st_mode):
-        raise FileError(f"{path} exists and is not a directory")
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise FileError(f"{path} exists and is not a directory (a symlink is not followed); move it away")
+    _refuse_unsafe(path, st, allowed_mode=mode, owners=(0, os.geteuid(), uid))
     if stat.S_IMODE(st.st_mode) == mode and uid in (-1, st.st_uid) and gid in (-1, st.st_gid):
         return False
     if not check_mode:
-        os.chown(path, uid, gid, follow_symlinks=False)
-        os.chmod(path, mode)
+        set_owner_mode(path, mode, uid, gid)
     return True
+
+
+def require_safe_directory(path: str, create_mode: int = 0o755, check_mode: bool = False) -> None:
+    """A directory that holds what this collection installs but is not its own (/etc/mtls, the
+    CRL's directory): created root-owned when missing, never loosened or chowned; an existing
+    one must be owned by root (or the user running) and not writable by group or others."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        require_safe_directory(os.path.dirname(path) or ".", check_mode=check_mode)
+        if not check_mode:
+            os.mkdir(path, create_mode)
+            set_owner_mode(path, create_mode)
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        raise FileError(f"{path} exists and is not a directory; move it away")
+    _refuse_unsafe(path, st, allowed_mode=0o755, owners=(0, os.geteuid()))
+
+
+def refuse_unsafe_directory(path: str, allowed_mode: int) -> None:
+    """An existing directory (a CA's) must be owned by root or the user running and writable by
+    no one else than mode allows; a missing one is fine."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    _refuse_unsafe(path, st, allowed_mode, owners=(0, os.geteuid()))
+
+
+def _refuse_unsafe(path, st, allowed_mode, owners):
+    if st.st_uid not in owners:
+        raise FileError(f"{path} is owned by uid {st.st_uid}, not root: its owner could replace what is installed there. "
+                        f"Check it was not tampered with, then run: chown root {path}")
+    loose = stat.S_IMODE(st.st_mode) & 0o022 & ~allowed_mode
+    if loose:
+        who = " and ".join(w for bit, w in ((0o020, "group"), (0o002, "others")) if loose & bit)
+        raise FileError(f"{path} is writable by {who} (mode {stat.S_IMODE(st.st_mode):04o}): they could replace what is installed there. "
+                        f"Check it was not tampered with, then run: chmod go-w {path}")
+
+
+def set_owner_mode(path: str, mode: int, uid: int = -1, gid: int = -1) -> None:
+    """chown and chmod path itself; a symlink is refused, never followed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise FileError(f"{path} is a symlink; refusing to follow it (replace it with a regular file)") from None
+        raise
+    try:
+        os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)  # after chown, which may clear set-id bits
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(root: str) -> int:
+    """Remove the temp files a killed writer left under root (they may hold a private key).
+
+    Only safe while holding the lock that every writer of root holds. Returns how many.
+    """
+    removed = 0
+    for directory, _subdirs, names in os.walk(root):
+        for name in names:
+            if _TEMP_NAME.match(name):
+                os.unlink(os.path.join(directory, name))
+                removed += 1
+    return removed
+
+
+def fsync_directory(path: str) -> None:
+    """Make the names in path durable (a rename is only on disk once its directory is synced)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class FileBatch:
@@ -105,12 +190,13 @@ class FileBatch:
                     raise future.exception()
             for path, content, mode, uid, gid in self._staged:
                 if content is None:
-                    os.chown(path, uid, gid, follow_symlinks=False)
-                    os.chmod(path, mode)
+                    set_owner_mode(path, mode, uid, gid)
                     continue
                 if self._keep_previous:
                     _keep_previous(path)
                 os.replace(temps.pop(path), path)
+            for directory in sorted({os.path.dirname(staged[0]) or "." for staged in self._staged}):
+                fsync_directory(directory)
         except OSError as exc:
             raise FileError(f"{exc.filename or 'file'}: {exc.strerror}") from None
         finally:
@@ -133,6 +219,9 @@ def _write_temp(path: str, content: bytes, mode: int, uid: int = -1, gid: int = 
         while view:
             view = view[os.write(fd, view):]
         os.fsync(fd)
+    except BaseException:
+        os.unlink(temp)  # it may hold part of a private key
+        raise
     finally:
         os.close(fd)
     return temp

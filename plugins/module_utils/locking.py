@@ -7,6 +7,7 @@ exclusive flock on ``<ca>/.lock`` for its whole read-modify-write; a check-mode 
 shared lock, so it reads a consistent store and holds writers up only while it reads. The kernel
 drops the lock when its process dies (kill -9 included), so a lock is never stale. The holder
 writes who it is into the file while it holds it, so a run that gives up waiting can say who.
+A writer that gets the lock first removes the temp files a killed writer left behind.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 import socket
 import time
 
-from .files import FileError
+from .files import FileError, remove_stale_temps
 
 LOCK_FILE = ".lock"
 
@@ -29,7 +30,8 @@ class LockTimeout(FileError):
 
 
 @contextlib.contextmanager
-def ca_lock(path: str, holder: str, timeout: float, exclusive: bool = True, clock=time.monotonic, sleep=time.sleep):
+def ca_lock(path: str, holder: str, timeout: float, exclusive: bool = True, clock=time.monotonic, sleep=time.sleep,
+            what: str = "the CA directory", fix: str = "raise lock_timeout (mtls_ca_lock_timeout)"):
     """Hold the CA directory's lock while the block runs.
 
     A directory that does not exist has no state to protect: nothing is locked (the caller that
@@ -47,10 +49,11 @@ def ca_lock(path: str, holder: str, timeout: float, exclusive: bool = True, cloc
     except OSError as exc:
         raise FileError(f"{lock_path}: {exc.strerror}; it must be a regular file the CA host's user can open") from None
     try:
-        _acquire(fd, lock_path, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH, timeout, clock, sleep)
+        _acquire(fd, lock_path, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH, timeout, clock, sleep, what, fix)
         if exclusive:
             os.ftruncate(fd, 0)
             os.pwrite(fd, _describe(holder).encode(), 0)
+            remove_stale_temps(path)
         try:
             yield
         finally:
@@ -60,7 +63,7 @@ def ca_lock(path: str, holder: str, timeout: float, exclusive: bool = True, cloc
         os.close(fd)  # releases the lock
 
 
-def _acquire(fd, lock_path, mode, timeout, clock, sleep):
+def _acquire(fd, lock_path, mode, timeout, clock, sleep, what, fix):
     deadline = clock() + timeout
     while True:
         try:
@@ -73,8 +76,8 @@ def _acquire(fd, lock_path, mode, timeout, clock, sleep):
             with open(lock_path, encoding="utf-8", errors="replace") as handle:
                 who = handle.read().strip() or "another run"
             raise LockTimeout(
-                f"the CA directory is busy: {who} holds {lock_path}; waited {timeout:g} s (lock_timeout). Another run is "
-                "changing the CA: let it finish and run again, or raise lock_timeout"
+                f"{what} is busy: {who} holds {lock_path}; waited {timeout:g} s. Another run is "
+                f"changing it: let it finish and run again, or {fix}"
             )
         sleep(0.05)
 

@@ -10,7 +10,7 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.compat.version import LooseVersion
 
 from .authority import CASpec
-from .files import FileError
+from .files import FileError, refuse_unsafe_directory
 from .locking import ca_lock
 from .pki import CRYPTOGRAPHY_IMPORT_ERROR, MINIMUM_CRYPTOGRAPHY_VERSION, KeyType, NameConstraints, PKIError, parse_duration
 
@@ -77,4 +77,5 @@ def ca_state_lock(module, path, name, create=False):
     """
     if create and not module.check_mode and not os.path.isdir(path):
         os.makedirs(path, mode=0o700, exist_ok=True)
+    refuse_unsafe_directory(path, 0o700)
     return ca_lock(path, name, module.params["lock_timeout"], exclusive=not module.check_mode)

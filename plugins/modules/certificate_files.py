@@ -15,11 +15,18 @@ description:
   - Checks everything before writing anything. Every certificate must parse, verify against
     O(ca_bundle) and match the key it will be served with (the one sent, or in CSR mode the key
     already on the host). A pair nginx could not load is never installed.
-  - Files are written atomically (temp file, sync, rename), never through symlinks, owned by
-    root and the service's group. Directory 0750, key O(services[].key_mode), public files 0644.
-    The files replaced are kept as C(*.previous) for rollback.
-  - With O(state=previous), puts each service's previous generation back instead (a rollback);
-    the generation it replaces is kept as C(*.previous) in turn.
+  - A service's O(services[].path) is a symlink to its current generation, a sibling directory
+    C(.<name>.gen<N>) (0750, root and the service's group) holding the three files (key
+    O(services[].key_mode), public files 0644), written and synced in full before one rename of
+    the symlink switches to it. A crash leaves the old generation or the new one, never a mix.
+    The generation replaced is kept (named by C(.<name>.previous)) for rollback; older ones are
+    removed. A directory left by mtls.fleet 0.2 becomes a generation at its next change.
+  - With O(state=previous), serves each service's previous generation again (a rollback, one
+    rename); the generation it replaces becomes the previous one.
+  - Refuses, before writing anything, a certificate directory's parent that is not owned by root
+    or is writable by group or others, and a service path that is another symlink. Temp files
+    and generations a killed run left are removed. Installs on one host hold C(<parent>/.lock),
+    so two runs at once take turns.
   - Needs root on the host (C(become)).
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:

@@ -88,7 +88,7 @@ def test_a_writer_that_cannot_get_the_lock_in_time_names_the_holder_and_changes_
         holder.kill()
         holder.wait()
     assert result["failed"]
-    assert "the CA directory is busy: mtls.fleet.crl (test holder) (pid" in result["msg"] and "waited 0.5 s (lock_timeout)" in result["msg"]
+    assert "the CA directory is busy: mtls.fleet.crl (test holder) (pid" in result["msg"] and "waited 0.5 s" in result["msg"]
     assert revocation.read_revocations(ca) == []
 
 
@@ -117,3 +117,15 @@ def test_a_directory_that_does_not_exist_needs_no_lock(tmp_path):
     with locking.ca_lock(str(tmp_path / "nothing"), "test", timeout=0):
         pass
     assert not (tmp_path / "nothing").exists()
+
+
+@pytest.mark.parametrize("module, args", [
+    ("certificates", {"certificates": [{"name": "web", "subject_alt_name": ["DNS:web"]}]}),
+    ("crl", {"revoke": [{"name": "web"}]}),
+])
+def test_a_ca_directory_others_can_write_to_is_refused_before_any_change(ca, tmp_path, module, args):
+    os.chmod(ca, 0o777)
+    before = sorted(os.listdir(ca))
+    result = run_module(module, {"ca_path": ca, **args}, tmp_path)
+    assert result["failed"] and f"{ca} is writable by group and others (mode 0777)" in result["msg"]
+    assert "chmod go-w" in result["msg"] and sorted(os.listdir(ca)) == before

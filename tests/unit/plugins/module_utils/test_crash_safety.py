@@ -1,0 +1,118 @@
+"""Fault injection with real processes: a writer killed with SIGKILL at a random moment, again
+and again, on the host side (a service's generation) and on the CA store (bulk issuance). After
+every kill, what is served is a matching pair; the next run converges and leaves nothing behind."""
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, deploy, locking, pki
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+COLLECTIONS = os.path.join(ROOT, ".build", "collections")
+KILLS = 25
+SERVICES = [f"svc-{i}" for i in range(4)]
+
+INSTALL_FOREVER = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.mtls.fleet.plugins.module_utils import deploy, pki
+spec = json.load(open(sys.argv[2]))
+generations = [[deploy.ServiceFiles(s["name"], s["directory"], s["cert"].encode(), s["key"].encode()) for s in gen] for gen in spec["generations"]]
+print("started", flush=True)
+while True:
+    for services in generations:
+        deploy.install(services, spec["bundle"].encode(), pki.utcnow())
+"""
+
+ISSUE_FOREVER = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, locking, pki
+ca, names = sys.argv[2], sys.argv[3].split(",")
+requests = authority.parse_requests([{"name": n, "subject_alt_name": ["DNS:" + n]} for n in names], {})
+issuer = authority.load_issuer(ca, None)
+print("started", flush=True)
+while True:
+    with locking.ca_lock(ca, "mtls.fleet.certificates", 5):
+        authority.issue(ca + "/issued", requests, issuer, pki.Policy(), pki.utcnow(), force=True)
+"""
+
+
+def start(code, *args):
+    child = subprocess.Popen([sys.executable, "-c", code, COLLECTIONS, *args], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "started"
+    return child
+
+
+def kill_at_a_random_moment(child, rng):
+    time.sleep(rng.uniform(0.005, 0.15))
+    child.kill()
+    child.wait()
+    child.stdout.close()
+
+
+def assert_pair_matches(directory):
+    cert = pki.load_certificates(open(os.path.join(directory, "cert.pem"), "rb").read(), directory)[0]
+    key = pki.load_private_key(open(os.path.join(directory, "key.pem"), "rb").read(), directory)
+    assert pki.key_mismatch(cert, key) is None, directory
+
+
+def test_a_host_install_killed_at_any_moment_serves_a_matching_pair_and_converges(tmp_path):
+    ca = str(tmp_path / "ca")
+    authority.ensure_ca(ca, authority.CASpec(intermediate=True), None, pki.utcnow())
+    requests = authority.parse_requests([{"name": n, "subject_alt_name": [f"DNS:{n}"]} for n in SERVICES], {})
+    issuer, hosts = authority.load_issuer(ca, None), tmp_path / "etc-mtls"
+    generations = []
+    for force in (False, True, True):
+        outcomes = authority.issue(os.path.join(ca, "issued"), requests, issuer, pki.Policy(), pki.utcnow(), force=force)
+        generations.append([{"name": o.name, "directory": str(hosts / o.name), "cert": o.cert_pem.decode(),
+                             "key": open(o.key_path, encoding="ascii").read()} for o in outcomes])
+    bundle = open(os.path.join(ca, "ca-bundle.pem"), encoding="ascii").read()
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"generations": generations, "bundle": bundle}))
+    rng = random.Random(20261202)
+    for _ in range(KILLS):
+        kill_at_a_random_moment(start(INSTALL_FOREVER, str(spec)), rng)
+        for name in SERVICES:
+            if os.path.lexists(hosts / name):
+                assert_pair_matches(str(hosts / name))
+    last = [deploy.ServiceFiles(s["name"], s["directory"], s["cert"].encode(), s["key"].encode()) for s in generations[0]]
+    deploy.install(last, bundle.encode(), pki.utcnow())
+    assert not any(r["changed"] for r in deploy.install(last, bundle.encode(), pki.utcnow()))
+    for name in SERVICES:
+        assert_pair_matches(str(hosts / name))
+        assert open(hosts / name / "cert.pem", encoding="ascii").read() == generations[0][SERVICES.index(name)]["cert"]
+    # Nothing but each service's link, its generations (the one served and at most the one before
+    # it, each a matching pair) and the link naming the previous one; and the host's lock file.
+    names = os.listdir(hosts)
+    assert {re.sub(r"\.(gen\d+|previous)$", "", n).lstrip(".") for n in names} == {"lock", *SERVICES}
+    for name in SERVICES:
+        generations = [n for n in names if re.fullmatch(rf"\.{name}\.gen\d+", n)]
+        assert 1 <= len(generations) <= 2 and os.readlink(hosts / name) in generations
+        for generation in generations:
+            assert_pair_matches(str(hosts / generation))
+        if os.path.lexists(hosts / f".{name}.previous"):
+            assert os.readlink(hosts / f".{name}.previous") in generations
+
+
+def test_bulk_issuance_killed_at_any_moment_converges_with_every_key_matching(tmp_path):
+    ca = str(tmp_path / "ca")
+    authority.ensure_ca(ca, authority.CASpec(intermediate=True), None, pki.utcnow())
+    names = [f"svc-{i}" for i in range(40)]
+    rng = random.Random(20261203)
+    for _ in range(KILLS):
+        kill_at_a_random_moment(start(ISSUE_FOREVER, ca, ",".join(names)), rng)
+    requests = authority.parse_requests([{"name": n, "subject_alt_name": [f"DNS:{n}"]} for n in names], {})
+    with locking.ca_lock(ca, "mtls.fleet.certificates", 5):
+        authority.issue(os.path.join(ca, "issued"), requests, authority.load_issuer(ca, None), pki.Policy(), pki.utcnow())
+    again = authority.issue(os.path.join(ca, "issued"), requests, authority.load_issuer(ca, None), pki.Policy(), pki.utcnow())
+    assert {o.status for o in again} == {"unchanged"}
+    for name in names:
+        assert_pair_matches(os.path.join(ca, "issued", name))
+    leftovers = [os.path.join(d, f) for d, _dirs, fs in os.walk(ca) for f in fs if f.endswith(".tmp")]
+    assert leftovers == []
