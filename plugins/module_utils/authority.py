@@ -55,12 +55,43 @@ class CAResult:
     intermediate: object = None
 
 
-def ensure_ca(path: str, spec: CASpec, passphrase: str | None, now, check_mode=False) -> CAResult:
-    """Create what is missing of the CA; never replace an existing CA (that is a rollover)."""
+def refuse_silent_new_root(path: str, fleet_roots: dict, new_root: bool) -> None:
+    """A CA directory without a CA while hosts already trust a root means the CA was lost (a
+    disk, a throwaway container, a wrong path): a new root would be trusted by none of them.
+    fleet_roots: {host: [root certificates its bundle holds]}."""
+    if ca_exists(path) or new_root:
+        return
+    trusting = {host: roots for host, roots in sorted(fleet_roots.items()) if roots}
+    if not trusting:
+        return
+    roots = {pki.fingerprint(cert): cert for found in trusting.values() for cert in found}
+    hosts = list(trusting)
+    named = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
+    described = "; ".join(f"'{pki.common_name_of(cert)}' (SHA-256 {fp})" for fp, cert in roots.items())
+    raise pki.PKIError(
+        f"{path} holds no CA, but {named} already trust {described}. A new root would be trusted by none of "
+        "them, so nothing was changed. Restore the CA directory from its backup (playbook mtls.fleet.ca_restore, "
+        "docs/backup.md), or check mtls_ca_host and mtls_ca_path. To start a new CA deliberately, set "
+        "mtls_ca_new_root=true: the hosts then trust the old and the new root until you retire the old one"
+    )
+
+
+def ensure_ca(path: str, spec: CASpec, passphrase: str | None, now, check_mode=False, keep_trusting=()) -> CAResult:
+    """Create what is missing of the CA; never replace an existing CA (that is a rollover).
+
+    keep_trusting: roots a new CA's bundle keeps beside its own (a fleet that trusted a lost CA).
+    """
     result = CAResult(changed=False)
     batch = FileBatch()
     root, root_key = read_ca_pair(path, ROOT_CERT, ROOT_KEY, passphrase)
     if root is None:
+        if keep_trusting:
+            kept = {pki.fingerprint(cert): cert for cert in keep_trusting}
+            result.warnings.append(
+                f"a new root was created while the fleet trusts {', '.join(repr(pki.common_name_of(c)) for c in kept.values())}; "
+                f"{os.path.join(path, BUNDLE)} keeps trusting them so services keep accepting each other while site re-issues. "
+                "When the report shows every host on the new CA, remove them from it and run site again"
+            )
         root_key = spec.key_type.generate()
         root = pki.build_ca(spec.common_name, root_key, spec.lifetime, now, path_length=1, constraints=spec.name_constraints)
         result.created.append("root")
@@ -99,6 +130,8 @@ def ensure_ca(path: str, spec: CASpec, passphrase: str | None, now, check_mode=F
             batch.add(os.path.join(path, INTERMEDIATE_CERT), pki.cert_to_pem(result.intermediate), PUBLIC_MODE)
         if bundle_needs_root:
             bundle = read_file(os.path.join(path, BUNDLE)) or b""
+            if keep_trusting and "root" in result.created:
+                bundle = pki.chain_to_pem(list({pki.fingerprint(c): c for c in keep_trusting}.values()))
             batch.add(os.path.join(path, BUNDLE), bundle + pki.cert_to_pem(root), PUBLIC_MODE)
         batch.commit()
     return result
@@ -165,6 +198,12 @@ def known_cas(path: str, passphrase: str | None) -> list:
     return found
 
 
+def no_ca_message(path: str) -> str:
+    return (f"{path} holds no CA ({ROOT_CERT}). If the fleet already has one, restore this directory from its backup "
+            "(playbook mtls.fleet.ca_restore, docs/backup.md) or check mtls_ca_host and mtls_ca_path; a new fleet gets "
+            "its CA from the site playbook")
+
+
 def ca_exists(path: str) -> bool:
     return os.path.lexists(os.path.join(path, ROOT_CERT))
 
@@ -173,7 +212,7 @@ def load_issuer(path: str, passphrase: str | None) -> pki.Issuer:
     """The issuing CA of a CA directory: the intermediate if there is one, else the root."""
     root, root_key = read_ca_pair(path, ROOT_CERT, ROOT_KEY, passphrase)
     if root is None:
-        raise pki.PKIError(f"{path} holds no CA ({ROOT_CERT}); create it first with mtls.fleet.ca")
+        raise pki.PKIError(no_ca_message(path))
     bundle_pem = read_file(os.path.join(path, BUNDLE))
     roots = tuple(pki.load_certificates(bundle_pem, os.path.join(path, BUNDLE))) if bundle_pem else (root,)
     intermediate, intermediate_key = read_ca_pair(path, INTERMEDIATE_CERT, INTERMEDIATE_KEY, passphrase)

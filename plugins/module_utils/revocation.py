@@ -89,7 +89,7 @@ def revoke(path: str, requests, passphrase: str | None, now, check_mode=False) -
     known = {entry["serial"] for entry in read_revocations(path)}
     cas = authority.known_cas(path, passphrase)
     if not cas:
-        raise pki.PKIError(f"{path} holds no CA ({authority.ROOT_CERT}); create it first with mtls.fleet.ca")
+        raise pki.PKIError(authority.no_ca_message(path))
     issuer = authority.load_issuer(path, passphrase).cert
     added, results = [], []
     for request in requests:
@@ -141,7 +141,7 @@ def ensure_crls(path: str, passphrase: str | None, lifetime: datetime.timedelta,
     revocation was added or removed, or when one is inside renew_before of its next update."""
     cas = authority.known_cas(path, passphrase)
     if not cas:
-        raise pki.PKIError(f"{path} holds no CA ({authority.ROOT_CERT}); create it first with mtls.fleet.ca")
+        raise pki.PKIError(authority.no_ca_message(path))
     wanted = {pki.key_identifier(cert): frozenset() for cert, _key in cas}
     entries = [e for e in read_revocations(path) if e["issuer"] in wanted and not _expired(e, now)]
     for entry in entries:

@@ -20,11 +20,33 @@ description:
   - "CA certificates carry BasicConstraints CA:TRUE (critical, path length 1 on the root, 0 on
     the intermediate), KeyUsage keyCertSign and cRLSign (critical), subject and authority key
     identifiers, and the name constraints, if any (critical)."
+  - A CA directory that holds no CA while the fleet already trusts one (see O(fleet_trust)) means
+    the CA was lost; nothing is created unless O(new_root=true). Restore it with
+    M(mtls.fleet.ca_backup) instead.
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - mtls.fleet.ca.spec
   - mtls.fleet.ca.lock
+options:
+  fleet_trust:
+    description:
+      - What the fleet's hosts trust now, as the results of M(ansible.builtin.slurp) of a
+        C(ca-bundle.pem) on each host (each with C(item), the host, and C(content)); failed or
+        skipped results are ignored.
+      - Read only when O(path) holds no CA. If any host trusts a root, the module fails before
+        creating anything, naming the hosts and the root, unless O(new_root=true).
+    type: list
+    elements: dict
+    default: []
+  new_root:
+    description:
+      - Create a new CA even though hosts in O(fleet_trust) trust another root (the old CA is
+        lost for good). The new C(ca-bundle.pem) keeps the roots the hosts trust beside the new
+        one, so services keep accepting each other while the fleet is re-issued; remove them
+        afterwards.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -92,6 +114,7 @@ certificate:
   type: str
 """
 
+import base64
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -104,7 +127,8 @@ from ansible_collections.mtls.fleet.plugins.module_utils.module_support import (
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(CA_SPEC_ARGS, **LOCK_ARGS),
+        argument_spec=dict(CA_SPEC_ARGS, fleet_trust=dict(type="list", elements="dict", default=[]),
+                           new_root=dict(type="bool", default=False), **LOCK_ARGS),
         supports_check_mode=True,
     )
     require_cryptography(module)
@@ -112,8 +136,12 @@ def main():
     now = pki.utcnow()
     try:
         spec = ca_spec(params)
+        fleet_roots = {} if authority.ca_exists(params["path"]) else _fleet_roots(params["fleet_trust"])
+        authority.refuse_silent_new_root(params["path"], fleet_roots, params["new_root"])
+        keep_trusting = [cert for roots in fleet_roots.values() for cert in roots]
         with ca_state_lock(module, params["path"], "mtls.fleet.ca", create=True):
-            result = authority.ensure_ca(params["path"], spec, params["passphrase"], now, check_mode=module.check_mode)
+            result = authority.ensure_ca(params["path"], spec, params["passphrase"], now, check_mode=module.check_mode,
+                                         keep_trusting=keep_trusting)
     except USER_ERRORS as exc:
         module.fail_json(msg=f"CA {params['path']}: {exc}")
     for warning in result.warnings:
@@ -137,6 +165,21 @@ def main():
                           if what in result.created),
         )
     module.exit_json(**output)
+
+
+def _fleet_roots(results) -> dict:
+    """{host: [self-signed certificates in its bundle]} from slurp results."""
+    roots = {}
+    for result in results:
+        if result.get("failed") or result.get("skipped") or result.get("unreachable") or not result.get("content"):
+            continue
+        host = str(result.get("item", result.get("source", "?")))
+        try:
+            certs = pki.load_certificates(base64.b64decode(result["content"]), f"{host}'s ca-bundle.pem")
+        except (pki.PKIError, ValueError):
+            continue
+        roots[host] = [cert for cert in certs if cert.issuer == cert.subject]
+    return roots
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def test_a_host_install_killed_at_any_moment_serves_a_matching_pair_and_converge
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"generations": generations, "bundle": bundle}))
     rng = random.Random(20261202)
-    for _ in range(KILLS):
+    for _kill in range(KILLS):
         kill_at_a_random_moment(start(INSTALL_FOREVER, str(spec)), rng)
         for name in SERVICES:
             if os.path.lexists(hosts / name):
@@ -105,7 +105,7 @@ def test_bulk_issuance_killed_at_any_moment_converges_with_every_key_matching(tm
     authority.ensure_ca(ca, authority.CASpec(intermediate=True), None, pki.utcnow())
     names = [f"svc-{i}" for i in range(40)]
     rng = random.Random(20261203)
-    for _ in range(KILLS):
+    for _kill in range(KILLS):
         kill_at_a_random_moment(start(ISSUE_FOREVER, ca, ",".join(names)), rng)
     requests = authority.parse_requests([{"name": n, "subject_alt_name": [f"DNS:{n}"]} for n in names], {})
     with locking.ca_lock(ca, "mtls.fleet.certificates", 5):
