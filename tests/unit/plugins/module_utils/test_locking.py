@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ansible_collections.mtls.fleet.plugins.module_utils import authority, locking, pki, revocation
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, locking, pki, revocation, rollover
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 COLLECTIONS = os.path.join(ROOT, ".build", "collections")
@@ -52,16 +52,19 @@ def test_twenty_concurrent_revocations_are_all_recorded_and_in_the_crl(ca, tmp_p
     assert issued <= crl_serials
 
 
-def test_concurrent_issuance_and_revocation_keep_every_change(ca, tmp_path):
+def test_concurrent_issuance_revocation_and_a_rollover_phase_keep_every_change(ca, tmp_path):
     first = [f"old-{i}" for i in range(8)]
     issue_many(ca, first, tmp_path)
     jobs = [("crl", {"ca_path": ca, "revoke": [{"name": name}]}) for name in first]
     jobs += [("certificates", {"ca_path": ca, "certificates": [{"name": f"new-{i}", "subject_alt_name": [f"DNS:new-{i}.example.org"]}]})
              for i in range(8)]
-    with ThreadPoolExecutor(max_workers=16) as pool:
+    jobs.insert(8, ("ca_rollover", {"path": ca, "intermediate": True, "kind": "root", "phase": "trust"}))
+    with ThreadPoolExecutor(max_workers=17) as pool:
         results = list(pool.map(lambda job: run_module(*job, tmp_path), jobs))
     assert not any(r.get("failed") for r in results), [r.get("msg") for r in results]
     assert {entry["name"] for entry in revocation.read_revocations(ca)} == set(first)
+    state = rollover.read_state(ca)
+    assert state.kind == "root" and state.in_progress and os.path.exists(os.path.join(ca, authority.NEXT, authority.ROOT_CERT))
     issuer = authority.load_issuer(ca, None)
     for i in range(8):
         chain = pki.load_certificates(open(os.path.join(ca, "issued", f"new-{i}", "cert.pem"), "rb").read(), "cert")
