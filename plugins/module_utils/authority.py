@@ -17,9 +17,11 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import pki
+from . import generations, pki
 from .files import FileBatch, FileError, ensure_directory, read_file
 
 ROOT_CERT, ROOT_KEY = "root-ca.pem", "root-ca-key.pem"
@@ -310,23 +312,37 @@ def issue(store: str, requests, issuer: pki.Issuer, policy: pki.Policy, now, che
     revoked: the serials the CA revoked. Their certificates are renewed only with renew_revoked
     (a rollout run by a person who fixed the host), never by a routine rotation.
 
-    Certificates that are due are built in memory first; files are written in one batch at the
-    end (each key before its cert), so a bad request leaves every file as it was.
+    Certificates that are due are built in memory first. Each certificate's directory in the
+    store is a generation (generations.py): its key and certificate are written beside the ones
+    in place and switched in one rename, after every generation of the run was written, so a bad
+    request or a crash never leaves a key with a certificate it does not belong to.
     """
     _check_policy(requests, issuer, policy, now)
-    outcomes, batch = [], FileBatch()
-    for request in requests:
-        outcomes.append(_issue_one(store, request, issuer, now, force, revoked, renew_revoked, batch))
+    decided = [_issue_one(store, request, issuer, now, force, revoked, renew_revoked) for request in requests]
+    outcomes = [outcome for outcome, _files in decided]
     if check_mode:  # a renewal that was only planned has no certificate yet
         for outcome in outcomes:
             if outcome.status != "unchanged":
                 outcome.after, outcome.cert_pem = None, None
-    elif batch.changes:
-        ensure_directory(store, DIRECTORY_MODE)
-        for outcome in outcomes:
-            if outcome.status != "unchanged":
-                ensure_directory(os.path.dirname(outcome.cert_path), DIRECTORY_MODE)
-        batch.commit()
+        return outcomes
+    ensure_directory(store, DIRECTORY_MODE)
+    generations.remove_leftovers(store, DIRECTORY_MODE)
+    due = [(generations.Generations(os.path.join(store, outcome.name), DIRECTORY_MODE), files) for outcome, files in decided if files]
+    written = []
+    try:
+        # Concurrent fsyncs share journal commits (see files.py): a mass renewal costs one sync, not thousands.
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            futures = [(store_entry, pool.submit(store_entry.write, files)) for store_entry, files in due]
+        written = [(entry, future.result()) for entry, future in futures if future.exception() is None]
+        for _entry, future in futures:
+            if future.exception() is not None:
+                raise future.exception()
+    except BaseException:
+        for _entry, generation in written:
+            shutil.rmtree(generation, ignore_errors=True)
+        raise
+    for entry, generation in written:
+        entry.switch_to(generation)
     return outcomes
 
 
@@ -346,7 +362,8 @@ def _check_policy(requests, issuer, policy, now):
         raise pki.PKIError("; ".join(errors))
 
 
-def _issue_one(store, request: Request, issuer, now, force, revoked, renew_revoked, batch: FileBatch) -> Outcome:
+def _issue_one(store, request: Request, issuer, now, force, revoked, renew_revoked) -> tuple:
+    """(Outcome, the files of its new generation or None)."""
     spec = request.spec
     directory = os.path.join(store, spec.name)
     cert_path = os.path.join(directory, CERT_FILE)
@@ -363,23 +380,23 @@ def _issue_one(store, request: Request, issuer, now, force, revoked, renew_revok
     before = chain[0] if isinstance(chain, list) else None
     if verdict.reason is pki.Reason.REVOKED and not renew_revoked:
         return Outcome(spec.name, "unchanged", verdict.reason.value, f"{verdict.detail}; kept until mtls.fleet.site re-issues it",
-                       cert_path, key_path, before, before, existing_pem)
+                       cert_path, key_path, before, before, existing_pem), None
     if not verdict.renew:
-        return Outcome(spec.name, "unchanged", None, verdict.detail, cert_path, key_path, before, before, existing_pem)
+        return Outcome(spec.name, "unchanged", None, verdict.detail, cert_path, key_path, before, before, existing_pem), None
 
+    files = {}
     if request.csr is None:
         keep_key = not request.rotate_key and key is not None and pki.KeyType.of(key) is spec.key_type
         private_key = key if keep_key else spec.key_type.generate()
-        if not keep_key:
-            batch.add(key_path, pki.key_to_pem(private_key), PRIVATE_MODE)
+        files[KEY_FILE] = (read_file(key_path) if keep_key else pki.key_to_pem(private_key), PRIVATE_MODE)
         public_key = private_key.public_key()
     else:
         public_key = request.csr.public_key()
     leaf = pki.build_leaf(spec, public_key, issuer, now)
     cert_pem = pki.chain_to_pem((leaf, *issuer.chain))
-    batch.add(cert_path, cert_pem, PUBLIC_MODE)
+    files[CERT_FILE] = (cert_pem, PUBLIC_MODE)
     status = "issued" if chain is None else "renewed"  # a corrupt file is replaced too
-    return Outcome(spec.name, status, verdict.reason.value, verdict.detail, cert_path, key_path, before, leaf, cert_pem)
+    return Outcome(spec.name, status, verdict.reason.value, verdict.detail, cert_path, key_path, before, leaf, cert_pem), files
 
 
 def _read_existing(cert_path, key_path):

@@ -80,16 +80,18 @@ def _require_passphrase(passphrase):
 
 
 def _read_tree(root: str) -> dict:
+    """Every regular file (content and mode) and symlink (a generation link) under root."""
     files = {}
     for directory, subdirs, names in os.walk(root):
         subdirs.sort()
-        for name in sorted(names):
+        for name in sorted(names + subdirs):
             path = os.path.join(directory, name)
             relative = os.path.relpath(path, root)
             st = os.lstat(path)
-            if relative in _SKIPPED or not stat.S_ISREG(st.st_mode):
-                continue
-            files[relative] = {"mode": stat.S_IMODE(st.st_mode), "content": base64.b64encode(read_file(path)).decode()}
+            if stat.S_ISLNK(st.st_mode):
+                files[relative] = {"link": os.readlink(path)}
+            elif stat.S_ISREG(st.st_mode) and relative not in _SKIPPED:
+                files[relative] = {"mode": stat.S_IMODE(st.st_mode), "content": base64.b64encode(read_file(path)).decode()}
     return files
 
 
@@ -101,14 +103,21 @@ def _write_tree(ca_path: str, files: dict) -> None:
     try:
         os.mkdir(temp, authority.DIRECTORY_MODE)
         set_owner_mode(temp, authority.DIRECTORY_MODE)
-        batch = FileBatch(keep_previous=False)
+        batch, links = FileBatch(keep_previous=False), []
         for relative, entry in sorted(files.items()):
             target = os.path.normpath(os.path.join(temp, relative))
             if os.path.isabs(relative) or not target.startswith(temp + os.sep):
                 raise BackupError(f"the archive names {relative!r}, outside the CA directory; refusing it")
             os.makedirs(os.path.dirname(target), authority.DIRECTORY_MODE, exist_ok=True)
-            batch.add(target, base64.b64decode(entry["content"]), entry["mode"] & 0o777)
+            if "link" in entry:
+                if os.path.basename(entry["link"]) != entry["link"] or entry["link"] in (".", ".."):
+                    raise BackupError(f"the archive links {relative!r} to {entry['link']!r}, outside its directory; refusing it")
+                links.append((entry["link"], target))
+            else:
+                batch.add(target, base64.b64decode(entry["content"]), entry["mode"] & 0o777)
         batch.commit()
+        for link, target in links:
+            os.symlink(link, target)
         if os.path.isdir(ca_path):  # empty but for a lock file: rename replaces an empty directory
             for name in _names(ca_path):
                 os.unlink(os.path.join(ca_path, name))
@@ -134,9 +143,16 @@ def _summary(files: dict) -> dict:
         "root": pki.common_name_of(root) if root else None,
         "root_fingerprint": pki.fingerprint(root) if root else None,
         "files": len(files),
-        "certificates": sum(1 for name in files if name.startswith("issued" + os.sep) and name.endswith(os.sep + "cert.pem")),
+        "certificates": sum(1 for name, entry in files.items() if _is_issued_certificate(name.split(os.sep), entry)),
         "revocations": len(json.loads(base64.b64decode(revoked["content"]))) if revoked else 0,
     }
+
+
+def _is_issued_certificate(parts, entry) -> bool:
+    """issued/<name> (a generation link), or issued/<name>/cert.pem in a store of 0.2."""
+    if parts[0] != authority.ISSUED or parts[1].startswith("."):
+        return False
+    return (len(parts) == 2 and "link" in entry) or parts[2:] == [authority.CERT_FILE]
 
 
 def _root_description(ca_path):

@@ -4,26 +4,21 @@
 cert.pem (leaf + intermediates) and ca-bundle.pem. No Ansible imports.
 
 Everything is checked before anything is written (each certificate parses and matches the key
-it will be served with, including a key made on the host). A service's path is a symlink to
-its current generation, a sibling directory ``.<name>.gen<N>``: a new generation is written and
-synced in full beside the served one, then the symlink is replaced in one rename, so a reader
-(or a crash) sees the old files or the new ones, never a new key with an old certificate. The
-generation it replaced stays for rollback, which is the same one rename back.
+it will be served with, including a key made on the host). Each service's directory is switched
+as a whole (generations.py): written and synced beside the one served, then one rename, so a
+crash never pairs a new key with an old certificate; a rollback is one rename back.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import os
-import secrets
 import shutil
 import stat
 from dataclasses import dataclass
 
-from . import locking, pki
-from .files import FileBatch, FileError, ensure_directory, fsync_directory, read_file, require_safe_directory, set_owner_mode
+from . import generations, locking, pki
+from .files import FileBatch, FileError, read_file, require_safe_directory
 
 CERT_FILE, KEY_FILE, BUNDLE_FILE = "cert.pem", "key.pem", "ca-bundle.pem"
 DIRECTORY_MODE, PUBLIC_MODE = 0o750, 0o644
@@ -61,8 +56,9 @@ def _install(services, bundle, now, check_mode):
 
     results, switches = [], []
     if not check_mode:
-        for _service, _leaf, _previous, layout in plans:
-            layout.remove_leftovers()
+        for parent in sorted({layout.parent for _service, _leaf, _previous, layout in plans}):
+            require_safe_directory(parent)
+            generations.remove_leftovers(parent, DIRECTORY_MODE)
     try:
         for service, leaf, previous, layout in plans:
             wanted = _wanted_files(service, bundle, layout)
@@ -70,7 +66,7 @@ def _install(services, bundle, now, check_mode):
             if replaced:
                 changed = True
                 if not check_mode:
-                    switches.append((layout, layout.write_generation(wanted, service.gid)))
+                    switches.append((layout, layout.write(wanted, service.gid)))
             else:
                 changed = layout.fix_owner_and_modes(wanted, service.gid, check_mode)
             results.append({
@@ -118,7 +114,7 @@ def restore_previous(services, now, check_mode=False) -> list:
 def _restore_previous(services, check_mode):
     plans, errors = [], []
     for service in services:
-        layout = Layout(service.directory)
+        layout = _generations(service)
         try:
             previous = layout.previous()
             if previous is None:
@@ -165,155 +161,6 @@ def _matching_key_file(generation, leaf) -> str:
     raise pki.PKIError("the previous certificate and key do not match; not restoring them")
 
 
-class Layout:
-    """A service's path and its generations beside it, in the parent directory.
-
-    ``<dir>/<name>`` is a symlink to ``.<name>.gen<N>`` (relative, so the tree can move). A real
-    directory there was laid out by mtls.fleet 0.2; it becomes a generation at the next change.
-    """
-
-    def __init__(self, directory: str):
-        self.path = directory.rstrip("/")
-        self.parent, self.name = os.path.split(self.path)
-        self.parent = self.parent or "."
-        self._prefix = f".{self.name}.gen"
-
-    def current(self) -> str | None:
-        """The directory being served, or None."""
-        try:
-            st = os.lstat(self.path)
-        except FileNotFoundError:
-            return None
-        if stat.S_ISDIR(st.st_mode):
-            return self.path
-        if not stat.S_ISLNK(st.st_mode):
-            raise FileError(f"{self.path} exists and is neither a directory nor a generation link; move it away")
-        target = os.readlink(self.path)
-        if os.path.basename(target) != target or self._number(target) is None:
-            raise FileError(f"{self.path} links to {target!r}, which is not one of its generations (.{self.name}.gen<N>); "
-                            "move it away and run again")
-        return os.path.join(self.parent, target)
-
-    def generations(self) -> dict:
-        try:
-            names = os.listdir(self.parent)
-        except FileNotFoundError:
-            return {}
-        found = {self._number(n): os.path.join(self.parent, n) for n in names}
-        found.pop(None, None)
-        return found
-
-    def previous(self) -> str | None:
-        """The generation served before the current one (the ``.<name>.previous`` link), if any."""
-        try:
-            target = os.readlink(self._previous_link)
-        except FileNotFoundError:
-            return None
-        path = os.path.join(self.parent, target)
-        return path if self._number(target) is not None and os.path.isdir(path) and path != self.current() else None
-
-    def read(self, name: str) -> bytes | None:
-        current = self.current()
-        return read_file(os.path.join(current, name)) if current else None
-
-    def write_generation(self, files: dict, gid: int) -> str:
-        """Write files ({name: (content, mode)}) into a new generation, synced; returns its path."""
-        require_safe_directory(self.parent)
-        number = max(self.generations(), default=0) + 1 + (self.current() == self.path)
-        temp = os.path.join(self.parent, f".{self.name}.tmp-{secrets.token_hex(6)}")
-        try:
-            os.mkdir(temp, DIRECTORY_MODE)
-            set_owner_mode(temp, DIRECTORY_MODE, 0, gid)
-            batch = FileBatch(keep_previous=False)
-            for name in (KEY_FILE, CERT_FILE, BUNDLE_FILE):  # the key exists before anything names it
-                content, mode = files[name]
-                batch.add(os.path.join(temp, name), content, mode, 0, gid)
-            batch.commit()
-            generation = os.path.join(self.parent, f"{self._prefix}{number}")
-            os.rename(temp, generation)
-        except BaseException:
-            shutil.rmtree(temp, ignore_errors=True)
-            raise
-        return generation
-
-    def switch_to(self, generation: str) -> None:
-        """Serve generation: one rename of the service's link, made durable. The generation it
-        replaces becomes the previous one (named first, so a crash never loses it); any other
-        is removed."""
-        served = self.current()
-        if served == self.path:  # a 0.2 directory: swap it for the link, then name it a generation
-            link = self._new_link(generation)
-            _exchange(link, self.path)
-            served = os.path.join(self.parent, f"{self._prefix}{self._number(os.path.basename(generation)) - 1}")
-            os.rename(link, served)
-            self._point(self._previous_link, served)
-        else:
-            if served is not None:
-                self._point(self._previous_link, served)
-            self._point(self.path, generation)
-        fsync_directory(self.parent)
-        self._prune(keep=(generation, served))
-
-    @property
-    def _previous_link(self):
-        return os.path.join(self.parent, f".{self.name}.previous")
-
-    def _new_link(self, generation):
-        link = os.path.join(self.parent, f".{self.name}.link-{secrets.token_hex(6)}")
-        os.symlink(os.path.basename(generation), link)
-        return link
-
-    def _point(self, path, generation):
-        link = self._new_link(generation)
-        try:
-            os.replace(link, path)
-        except BaseException:
-            os.unlink(link)
-            raise
-
-    def _prune(self, keep):
-        for path in self.generations().values():
-            if path not in keep:
-                doomed = os.path.join(self.parent, f".{self.name}.tmp-{secrets.token_hex(6)}")
-                os.rename(path, doomed)  # a kill mid-removal leaves a temp, never half a generation
-                shutil.rmtree(doomed)
-
-    def fix_owner_and_modes(self, files: dict, gid: int, check_mode: bool) -> bool:
-        current = self.current()
-        changed = ensure_directory(current, DIRECTORY_MODE, 0, gid, check_mode)
-        for name, (_content, mode) in files.items():
-            path = os.path.join(current, name)
-            st = os.lstat(path)
-            if stat.S_IMODE(st.st_mode) != mode or st.st_uid != 0 or gid not in (-1, st.st_gid):
-                changed = True
-                if not check_mode:
-                    set_owner_mode(path, mode, 0, gid)
-        return changed
-
-    def _number(self, name: str):
-        rest = name[len(self._prefix):] if name.startswith(self._prefix) else ""
-        return int(rest) if rest.isdigit() else None
-
-    def remove_leftovers(self) -> None:
-        """What a killed run left: temp directories and links (never served, maybe holding a
-        key), generations neither served nor previous. A 0.2 directory displaced by a killed
-        migration is kept as the previous generation."""
-        if not os.path.isdir(self.parent):
-            return
-        for name in os.listdir(self.parent):
-            path = os.path.join(self.parent, name)
-            if name.startswith(f".{self.name}.link-") and os.path.isdir(path) and not os.path.islink(path):
-                os.rename(path, os.path.join(self.parent, f"{self._prefix}0"))
-                self._point(self._previous_link, os.path.join(self.parent, f"{self._prefix}0"))
-            elif name.startswith((f".{self.name}.tmp-", f".{self.name}.link-")):
-                if os.path.islink(path) or not os.path.isdir(path):
-                    os.unlink(path)
-                else:
-                    shutil.rmtree(path)
-        if self.current() not in (None, self.path):
-            self._prune(keep=(self.current(), self.previous()))
-
-
 @contextlib.contextmanager
 def _host_lock(services, check_mode):
     """One install at a time per certificate directory (check mode only reads), which must be
@@ -321,31 +168,21 @@ def _host_lock(services, check_mode):
     errors = []
     for service in services:
         try:
-            require_safe_directory(Layout(service.directory).parent, check_mode=True)
+            require_safe_directory(_generations(service).parent, check_mode=True)
         except FileError as exc:
             errors.append(f"service {service.name!r}: {exc}")
     if errors:
         raise pki.PKIError("; ".join(errors))
     with contextlib.ExitStack() as stack:
         if not check_mode:
-            for parent in sorted({Layout(service.directory).parent for service in services}):
+            for parent in sorted({_generations(service).parent for service in services}):
                 stack.enter_context(locking.ca_lock(parent, "mtls.fleet.certificate_files", HOST_LOCK_TIMEOUT,
                                                     what="the certificate directory", fix="check for a hung run"))
         yield
 
 
-_RENAME_EXCHANGE = 2
-
-
-def _exchange(first: str, second: str) -> None:
-    """Swap two names atomically (renameat2 RENAME_EXCHANGE, Linux 3.15+), so the path is never missing."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    at_fdcwd = -100
-    if renameat2 is None or renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), _RENAME_EXCHANGE) != 0:
-        error = ctypes.get_errno() if renameat2 is not None else errno.ENOSYS
-        raise FileError(f"cannot swap {second} for a generation link atomically ({os.strerror(error)}); "
-                        "this needs Linux 3.15+ and glibc 2.28+")
+def _generations(service):
+    return generations.Generations(service.directory, DIRECTORY_MODE, uid=0)
 
 
 def _wanted_files(service, bundle, layout) -> dict:
@@ -358,7 +195,7 @@ def _paths(service):
 
 
 def _plan(service, roots, now):
-    layout = Layout(service.directory)
+    layout = _generations(service)
     chain = pki.load_certificates(service.certificate, "certificate")
     leaf = chain[0]
     if service.private_key is not None:

@@ -16,7 +16,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from . import authority, pki
+from . import authority, generations, pki
 from .files import FileBatch, read_file
 
 REVOKED_FILE = "revoked.json"
@@ -82,8 +82,8 @@ def record(path: str, additions, now) -> None:
 def revoke(path: str, requests, passphrase: str | None, now, check_mode=False) -> list:
     """Record each request in revoked.json; returns one dict per certificate revoked by it.
 
-    By name, the certificate in the store and the one it replaced (cert.pem.previous, still
-    valid after an early renewal) are both revoked. By serial, the issuer is the CA that
+    By name, the certificate in the store and the one it replaced (its previous generation,
+    still valid after an early renewal) are both revoked. By serial, the issuer is the CA that
     signs now unless a known CA's certificate carries that serial.
     """
     known = {entry["serial"] for entry in read_revocations(path)}
@@ -112,8 +112,12 @@ def _targets(path, request: RevokeRequest, cas, issuer, now) -> list:
                 raise pki.PKIError(f"serial {request.serial} is the CA '{pki.common_name_of(cert)}'; retire a CA with a CA rollover")
         return [{"name": None, "serial": request.serial, "issuer": pki.key_identifier(issuer), "not_after": None}]
     cert_path = os.path.join(path, authority.ISSUED, request.name, authority.CERT_FILE)
+    replaced = generations.Generations(os.path.dirname(cert_path), authority.DIRECTORY_MODE).previous()
     targets = []
-    for candidate in (cert_path, cert_path + ".previous"):
+    # The certificate in the store, the one it replaced, and one replaced in a store of 0.2.
+    for candidate in (cert_path, os.path.join(replaced, authority.CERT_FILE) if replaced else None, cert_path + ".previous"):
+        if candidate is None:
+            continue
         pem = read_file(candidate)
         if pem is None:
             continue

@@ -21,7 +21,10 @@ description:
     problem listed by certificate and field, and no file changes.
   - "Central mode (default): keys are generated here, and a renewal rotates the key unless
     O(rotate_key=false). Files: C(<path>/<name>/cert.pem) (leaf followed by the intermediates),
-    C(<path>/<name>/key.pem) (0600). The replaced files are kept as C(*.previous)."
+    C(<path>/<name>/key.pem) (0600). C(<path>/<name>) is a symlink to a generation directory
+    C(.<name>.gen<N>) (0700), written and synced in full and switched in one rename after the
+    run's every certificate was built, so a crash never leaves a key with a certificate it does
+    not belong to. The generation replaced is kept (named by C(.<name>.previous))."
   - "CSR mode: a request that carries C(csr) (made on the host by M(mtls.fleet.csr)) gets a
     certificate for the CSR's key, which never reaches the CA. Only the key is taken from the CSR:
     names, profile and lifetime come from the request, never from the CSR."

@@ -97,8 +97,10 @@ def test_renewal_rotates_the_key_and_keeps_the_previous_generation(ca):
     old_key = open(key_path, "rb").read()
     run(ca, requests("a"), force=True)
     assert open(key_path, "rb").read() != old_key
-    assert open(key_path + ".previous", "rb").read() == old_key
-    assert os.path.exists(os.path.join(ca, "issued", "a", "cert.pem.previous"))
+    previous = os.path.join(ca, "issued", os.readlink(os.path.join(ca, "issued", ".a.previous")))
+    assert open(os.path.join(previous, "key.pem"), "rb").read() == old_key
+    assert os.readlink(os.path.join(ca, "issued", "a")) == ".a.gen2" and previous.endswith(".a.gen1")
+    assert os.stat(os.path.join(ca, "issued", "a")).st_mode & 0o777 == 0o700
 
 
 def test_rotate_key_false_keeps_the_key(ca):

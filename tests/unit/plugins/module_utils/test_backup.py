@@ -25,8 +25,16 @@ def fixture_ca(tmp_path):
 
 
 def tree(path):
-    return {os.path.relpath(os.path.join(d, f), path): (open(os.path.join(d, f), "rb").read(), os.stat(os.path.join(d, f)).st_mode)
-            for d, _s, fs in os.walk(path) for f in fs if f != ".lock"}
+    """Every file with its content and mode, and every symlink with its target."""
+    found = {}
+    for directory, subdirs, names in os.walk(path):
+        for name in names + subdirs:
+            full = os.path.join(directory, name)
+            if os.path.islink(full):
+                found[os.path.relpath(full, path)] = ("link", os.readlink(full))
+            elif os.path.isfile(full) and name != ".lock":
+                found[os.path.relpath(full, path)] = (open(full, "rb").read(), os.stat(full).st_mode)
+    return found
 
 
 def test_backup_then_restore_brings_back_the_same_root_serials_and_revocations(ca, tmp_path):
@@ -37,12 +45,15 @@ def test_backup_then_restore_brings_back_the_same_root_serials_and_revocations(c
     sealed = open(archive, "rb").read()
     assert b"PRIVATE KEY" not in sealed and b"mtls.fleet root CA" not in sealed  # encrypted, not just encoded
     before = tree(ca)
+    assert before["issued/web"] == ("link", ".web.gen1")  # the store's generation links come back too
     shutil.rmtree(ca)
     changed, restored = backup.restore(ca, archive, PASSPHRASE)
     assert changed and restored == summary and tree(ca) == before
     assert os.stat(ca).st_mode & 0o777 == 0o700
     assert backup.restore(ca, archive, PASSPHRASE)[0] is False  # idempotent
     assert [e["name"] for e in revocation.read_revocations(ca)] == ["api"]
+    assert authority.load_issuer(ca, None).cert.serial_number  # the restored CA signs again
+    assert open(os.path.join(ca, "issued", "web", "cert.pem"), "rb").read() == before["issued/.web.gen1/cert.pem"][0]
 
 
 def test_a_restore_into_the_empty_directory_a_lost_disk_leaves(ca, tmp_path):
