@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import generations, pki
-from .files import FileBatch, FileError, ensure_directory, read_file
+from .files import FileBatch, FileError, ensure_directory, fsync_directory, read_file
 
 ROOT_CERT, ROOT_KEY = "root-ca.pem", "root-ca-key.pem"
 INTERMEDIATE_CERT, INTERMEDIATE_KEY = "intermediate-ca.pem", "intermediate-ca-key.pem"
@@ -342,7 +342,8 @@ def issue(store: str, requests, issuer: pki.Issuer, policy: pki.Policy, now, che
             shutil.rmtree(generation, ignore_errors=True)
         raise
     for entry, generation in written:
-        entry.switch_to(generation)
+        entry.switch_to(generation, sync=False)
+    fsync_directory(store)  # every switch above durable at once
     return outcomes
 
 

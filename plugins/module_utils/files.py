@@ -151,9 +151,10 @@ class FileBatch:
     would do. Files are committed in the order they were added (add keys before certs).
     """
 
-    def __init__(self, keep_previous: bool = True):
+    def __init__(self, keep_previous: bool = True, writers: int = _WRITERS):
         self._staged: list[tuple[str, bytes | None, int, int, int]] = []
         self._keep_previous = keep_previous
+        self._writers = writers  # 1: the caller already writes many batches at once
 
     def add(self, path: str, content: bytes, mode: int, uid: int = -1, gid: int = -1, rewrite: bool = False) -> bool:
         """Stage path (uid/gid -1: leave as created); True if committing would change it.
@@ -181,7 +182,7 @@ class FileBatch:
 
         If any temp file cannot be written, nothing is renamed and every temp file is removed.
         """
-        with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
+        with ThreadPoolExecutor(max_workers=self._writers) as pool:
             futures = {staged[0]: pool.submit(_write_temp, *staged) for staged in self._staged if staged[1] is not None}
         temps = {path: future.result() for path, future in futures.items() if future.exception() is None}
         try:

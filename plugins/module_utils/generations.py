@@ -75,7 +75,7 @@ class Generations:
         try:
             os.mkdir(temp, self.mode)
             set_owner_mode(temp, self.mode, self.uid, gid)
-            batch = FileBatch(keep_previous=False)
+            batch = FileBatch(keep_previous=False, writers=1)  # a generation is a few files; callers write many at once
             for name, (content, mode) in files.items():  # in the order given: a key before what names it
                 batch.add(os.path.join(temp, name), content, mode, self.uid, gid)
             batch.commit()
@@ -87,10 +87,10 @@ class Generations:
             raise
         return generation
 
-    def switch_to(self, generation: str) -> None:
-        """Use generation: one rename of the link, made durable. The generation it replaces
-        becomes the previous one (named first, so a crash never loses it); the one before that
-        is removed."""
+    def switch_to(self, generation: str, sync: bool = True) -> None:
+        """Use generation: one rename of the link, made durable (sync=False: the caller syncs the
+        parent once after switching many). The generation it replaces becomes the previous one
+        (named first, so a crash never loses it); the one before that is removed."""
         served, dropped = self.current(), self.previous()
         if served == self.path:  # a 0.2 directory: swap it for the link, then name it a generation
             link = self._new_link(generation)
@@ -102,7 +102,8 @@ class Generations:
             if served is not None:
                 self._point(self._previous_link, served)
             self._point(self.path, generation)
-        fsync_directory(self.parent)
+        if sync:
+            fsync_directory(self.parent)
         if dropped not in (None, generation, served):
             _remove(dropped, self.parent, self.name)
 
