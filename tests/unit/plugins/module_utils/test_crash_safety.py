@@ -120,3 +120,64 @@ def test_bulk_issuance_killed_at_any_moment_converges_with_every_key_matching(tm
         assert_pair_matches(os.path.join(ca, "issued", name))
     leftovers = [os.path.join(d, f) for d, _dirs, fs in os.walk(ca) for f in fs if f.endswith(".tmp")]
     assert leftovers == []
+
+
+def module_process(name, args, tmp_path):
+    """The module's own main() in its own process, as Ansible runs it."""
+    args_file = tmp_path / f"args-{os.urandom(4).hex()}.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, "plugins", "modules", f"{name}.py"), str(args_file)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=COLLECTIONS))
+
+
+def kill_modules_mid_run(name, runs, tmp_path, check, rng):
+    """Time one whole run, then kill runs at random moments across their second half (where the
+    module writes, after its imports and checks), checking after every kill. runs: the args of
+    successive runs, cycled, each one a change. Returns the result of a last, whole run."""
+    start_time = time.monotonic()
+    module_process(name, runs[0], tmp_path).communicate()
+    duration = time.monotonic() - start_time
+    for kill in range(KILLS):
+        process = module_process(name, runs[(kill + 1) % len(runs)], tmp_path)
+        time.sleep(rng.uniform(0.4 * duration, 1.1 * duration))
+        process.kill()
+        process.communicate()
+        check()
+    out, _err = module_process(name, runs[0], tmp_path).communicate()
+    return json.loads(out)
+
+
+def test_the_modules_killed_mid_run_leave_matching_pairs_on_the_store_and_the_host(tmp_path):
+    ca = str(tmp_path / "ca")
+    authority.ensure_ca(ca, authority.CASpec(intermediate=True), None, pki.utcnow())
+    names = [f"svc-{i}" for i in range(40)]
+    rng = random.Random(20261204)
+    forced = {"ca_path": ca, "return_content": True,
+              "certificates": [{"name": n, "subject_alt_name": [f"DNS:{n}"], "force": True} for n in names]}
+
+    def store_pairs_match():
+        for name in names:
+            if os.path.lexists(os.path.join(ca, "issued", name)):
+                assert_pair_matches(os.path.join(ca, "issued", name))
+
+    result = kill_modules_mid_run("certificates", [forced], tmp_path, store_pairs_match, rng)
+    assert not result.get("failed") and {c["status"] for c in result["certificates"]} == {"renewed"}
+    store_pairs_match()
+
+    hosts, bundle = tmp_path / "etc-mtls", open(os.path.join(ca, "ca-bundle.pem"), encoding="ascii").read()
+
+    def generation(link):
+        return [{"name": n, "path": str(hosts / n), "certificate": open(os.path.join(ca, "issued", link % n, "cert.pem"), encoding="ascii").read(),
+                 "private_key": open(os.path.join(ca, "issued", link % n, "key.pem"), encoding="ascii").read()} for n in names[:4]]
+
+    def host_pairs_match():
+        for name in names[:4]:
+            if os.path.lexists(hosts / name):
+                assert_pair_matches(str(hosts / name))
+
+    current, previous = ({"services": generation(link), "ca_bundle": bundle} for link in ("%s", ".%s.previous"))
+    outcome = kill_modules_mid_run("certificate_files", [current, previous], tmp_path, host_pairs_match, rng)
+    assert not outcome.get("failed"), outcome.get("msg")
+    out, _err = module_process("certificate_files", current, tmp_path).communicate()
+    assert json.loads(out)["changed"] is False
+    host_pairs_match()
