@@ -14,6 +14,7 @@ No Ansible imports; every entry point takes ``now``.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import os
 import re
@@ -55,6 +56,27 @@ class CAResult:
     warnings: list = field(default_factory=list)
     root: object = None
     intermediate: object = None
+
+
+def fleet_roots(reads) -> dict:
+    """{host: [the root certificates its bundle holds]} from slurp results of the hosts' bundles.
+
+    A missing file is a host that trusts nothing yet. A bundle that cannot be read or parsed
+    is an error: reading it as "trusts nothing" could make a new root nobody trusts.
+    """
+    roots = {}
+    for read in reads:
+        if read.get("skipped") or read.get("unreachable"):
+            continue
+        host = str(read.get("item", "?"))
+        if not read.get("content"):
+            if str(read.get("msg", "")).startswith("File not found"):
+                continue
+            raise pki.PKIError(f"cannot tell which root {host} trusts ({read.get('msg', 'no content')}); fix that (the play may "
+                               "need become: true) and run again: a CA is only created when the fleet trusts none yet")
+        certs = pki.load_certificates(base64.b64decode(read["content"]), f"{host}'s ca-bundle.pem")
+        roots[host] = [cert for cert in certs if cert.issuer == cert.subject]
+    return roots
 
 
 def refuse_silent_new_root(path: str, fleet_roots: dict, new_root: bool) -> None:

@@ -156,15 +156,13 @@ class FileBatch:
         self._keep_previous = keep_previous
         self._writers = writers  # 1: the caller already writes many batches at once
 
-    def add(self, path: str, content: bytes, mode: int, uid: int = -1, gid: int = -1, rewrite: bool = False) -> bool:
+    def add(self, path: str, content: bytes, mode: int, uid: int = -1, gid: int = -1) -> bool:
         """Stage path (uid/gid -1: leave as created); True if committing would change it.
 
-        rewrite: write it even when the content is the same, so that its *.previous is the file
-        as it is now (files that make one generation together are replaced together).
         Its directory must exist by commit time. Each path is staged at most once per batch.
         """
         current = read_file(path)
-        if current == content and not rewrite:
+        if current == content:
             st = os.lstat(path)
             if stat.S_IMODE(st.st_mode) == mode and uid in (-1, st.st_uid) and gid in (-1, st.st_gid):
                 return False

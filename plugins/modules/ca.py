@@ -32,8 +32,9 @@ options:
   fleet_trust:
     description:
       - What the fleet's hosts trust now, as the results of M(ansible.builtin.slurp) of a
-        C(ca-bundle.pem) on each host (each with C(item), the host, and C(content)); failed or
-        skipped results are ignored.
+        C(ca-bundle.pem) on each host (each with C(item), the host, and C(content)). A host
+        without that file trusts nothing yet; skipped and unreachable ones are left out; any
+        other failure to read it stops the module, since what that host trusts is unknown.
       - Read only when O(path) holds no CA. If any host trusts a root, the module fails before
         creating anything, naming the hosts and the root, unless O(new_root=true).
     type: list
@@ -114,7 +115,6 @@ certificate:
   type: str
 """
 
-import base64
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -136,7 +136,7 @@ def main():
     now = pki.utcnow()
     try:
         spec = ca_spec(params)
-        fleet_roots = {} if authority.ca_exists(params["path"]) else _fleet_roots(params["fleet_trust"])
+        fleet_roots = {} if authority.ca_exists(params["path"]) else authority.fleet_roots(params["fleet_trust"])
         authority.refuse_silent_new_root(params["path"], fleet_roots, params["new_root"])
         keep_trusting = [cert for roots in fleet_roots.values() for cert in roots]
         with ca_state_lock(module, params["path"], "mtls.fleet.ca", create=True):
@@ -165,21 +165,6 @@ def main():
                           if what in result.created),
         )
     module.exit_json(**output)
-
-
-def _fleet_roots(results) -> dict:
-    """{host: [self-signed certificates in its bundle]} from slurp results."""
-    roots = {}
-    for result in results:
-        if result.get("failed") or result.get("skipped") or result.get("unreachable") or not result.get("content"):
-            continue
-        host = str(result.get("item", result.get("source", "?")))
-        try:
-            certs = pki.load_certificates(base64.b64decode(result["content"]), f"{host}'s ca-bundle.pem")
-        except (pki.PKIError, ValueError):
-            continue
-        roots[host] = [cert for cert in certs if cert.issuer == cert.subject]
-    return roots
 
 
 if __name__ == "__main__":

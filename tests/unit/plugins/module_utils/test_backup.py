@@ -2,6 +2,7 @@
 passphrase, a damaged archive or an occupied directory change nothing. And a CA directory
 that lost its CA while the fleet trusts one is never silently replaced by a new root."""
 
+import base64
 import datetime
 import os
 import shutil
@@ -116,3 +117,18 @@ def test_a_deliberate_new_root_keeps_trusting_the_old_one(ca, tmp_path):
     bundle = pki.load_certificates(open(os.path.join(ca, authority.BUNDLE), "rb").read(), "bundle")
     assert [pki.fingerprint(c) for c in bundle] == [pki.fingerprint(old_root), pki.fingerprint(result.root)]
     assert "keeps trusting them" in result.warnings[0]
+
+
+def test_what_the_fleet_trusts_is_read_strictly(ca):
+    pem = open(os.path.join(ca, authority.BUNDLE), "rb").read()
+    reads = [
+        {"item": "web-1", "content": base64.b64encode(pem).decode()},
+        {"item": "web-2", "failed": False, "msg": "File not found: /etc/mtls/web/ca-bundle.pem"},  # trusts nothing yet
+        {"item": "web-3", "unreachable": True},
+        {"item": "web-4", "skipped": True},
+    ]
+    roots = authority.fleet_roots(reads)
+    assert list(roots) == ["web-1"] and [pki.common_name_of(c) for c in roots["web-1"]] == ["mtls.fleet root CA"]
+    unreadable = {"item": "web-5", "failed": False, "msg": "File is not readable: /etc/mtls/web/ca-bundle.pem"}
+    with pytest.raises(pki.PKIError, match=r"cannot tell which root web-5 trusts \(File is not readable.*become: true"):
+        authority.fleet_roots([*reads, unreadable])
