@@ -7,11 +7,11 @@ cd "$root"
 bash scripts/install-system.sh
 
 stamp=.venv/.requirements.sha256
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
+want=$(sha256sum requirements-dev.txt | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "install: Python toolchain (.venv, requirements.txt)"
+  echo "install: Python toolchain (.venv, requirements-dev.txt)"
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
   echo "$want" >"$stamp"
 fi
 
@@ -19,7 +19,7 @@ fi
 if [ ! -x .build/sanity-venv/bin/ansible-test ]; then
   echo "install: ansible-test environment (.build/sanity-venv)"
   python3 -m venv .build/sanity-venv
-  .build/sanity-venv/bin/pip install --quiet --disable-pip-version-check "$(grep '^ansible-core==' requirements.txt)"
+  .build/sanity-venv/bin/pip install --quiet --disable-pip-version-check "$(grep '^ansible-core==' requirements-dev.txt)"
 fi
 
 # Ansible finds the collection at .build/collections/ansible_collections/mtls/fleet (ansible.cfg).
