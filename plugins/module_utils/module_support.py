@@ -12,7 +12,8 @@ from ansible.module_utils.compat.version import LooseVersion
 from .authority import CASpec
 from .files import FileError, refuse_unsafe_directory
 from .locking import ca_lock
-from .pki import CRYPTOGRAPHY_IMPORT_ERROR, MINIMUM_CRYPTOGRAPHY_VERSION, KeyType, NameConstraints, PKIError, parse_duration
+from .requirements import MINIMUM_CRYPTOGRAPHY_VERSION
+from .pki import CRYPTOGRAPHY_IMPORT_ERROR, KeyType, NameConstraints, PKIError, parse_duration
 
 USER_ERRORS = (PKIError, FileError)  # includes locking.LockTimeout
 KEY_TYPES = [key_type.value for key_type in KeyType]
@@ -29,7 +30,7 @@ def require_cryptography(module):
     if LooseVersion(cryptography.__version__) < LooseVersion(MINIMUM_CRYPTOGRAPHY_VERSION):
         module.fail_json(
             msg=f"cryptography {cryptography.__version__} is too old on this host; "
-            f"install cryptography >= {MINIMUM_CRYPTOGRAPHY_VERSION} (Debian 12: python3-cryptography)"
+            f"install cryptography >= {MINIMUM_CRYPTOGRAPHY_VERSION} (mtls.fleet.host_requirements names the package)"
         )
 
 

@@ -28,7 +28,6 @@ except ImportError:  # reported by each module through missing_required_lib
 else:
     CRYPTOGRAPHY_IMPORT_ERROR = None
 
-MINIMUM_CRYPTOGRAPHY_VERSION = "38.0"
 CLOCK_SKEW = datetime.timedelta(minutes=5)
 DEFAULT_LEAF_LIFETIME = "90d"
 DEFAULT_RENEW_BEFORE = "33%"
