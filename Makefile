@@ -3,18 +3,18 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: demo test install unit lint sanity molecule scenario lab-down bench
+.PHONY: demo test install unit lint sanity package matrix molecule scenario lab-down bench
 
 ## demo: the main job: a lab fleet, the rollout, mTLS proven from a client host, a summary table
 demo: install
 	scripts/demo
 
-## test: everything CI runs: lint, ansible-test sanity, unit and module tests, all molecule scenarios
+## test: everything CI runs: lint, ansible-test sanity, unit and module tests, the package, the ansible-core matrix, all molecule scenarios
 test: install
 	scripts/test-all
 
-## unit / lint / sanity / molecule: one phase of `make test`
-unit lint sanity molecule: install
+## unit / lint / sanity / package / matrix / molecule: one phase of `make test`
+unit lint sanity package matrix molecule: install
 	scripts/test-all $@
 
 ## scenario S=<name>: one molecule scenario (extensions/molecule/<name>)
