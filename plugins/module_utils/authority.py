@@ -70,7 +70,7 @@ def fleet_roots(reads) -> dict:
             continue
         host = str(read.get("item", "?"))
         if not read.get("content"):
-            if str(read.get("msg", "")).startswith("File not found"):
+            if str(read.get("msg", "")).lower().startswith("file not found"):  # slurp: "file not found" before 2.17
                 continue
             raise pki.PKIError(f"cannot tell which root {host} trusts ({read.get('msg', 'no content')}); fix that (the play may "
                                "need become: true) and run again: a CA is only created when the fleet trusts none yet")
