@@ -7,12 +7,11 @@ from __future__ import annotations
 import os
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible.module_utils.compat.version import LooseVersion
 
 from .authority import CASpec
 from .files import FileError, refuse_unsafe_directory
 from .locking import ca_lock
-from .requirements import MINIMUM_CRYPTOGRAPHY_VERSION
+from .requirements import MINIMUM_CRYPTOGRAPHY_VERSION, cryptography_is_recent
 from .pki import CRYPTOGRAPHY_IMPORT_ERROR, KeyType, NameConstraints, PKIError, parse_duration
 
 USER_ERRORS = (PKIError, FileError)  # includes locking.LockTimeout
@@ -27,7 +26,7 @@ def require_cryptography(module):
         )
     import cryptography  # pylint: disable=import-outside-toplevel
 
-    if LooseVersion(cryptography.__version__) < LooseVersion(MINIMUM_CRYPTOGRAPHY_VERSION):
+    if not cryptography_is_recent(cryptography.__version__):
         module.fail_json(
             msg=f"cryptography {cryptography.__version__} is too old on this host; "
             f"install cryptography >= {MINIMUM_CRYPTOGRAPHY_VERSION} (mtls.fleet.host_requirements names the package)"

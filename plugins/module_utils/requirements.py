@@ -29,6 +29,11 @@ def version_tuple(text):
     return tuple(parts)
 
 
+def cryptography_is_recent(version):
+    """Whether this cryptography version is one mtls.fleet's modules run with."""
+    return version_tuple(version) >= version_tuple(MINIMUM_CRYPTOGRAPHY_VERSION)
+
+
 def os_release_ids(text):
     """The distribution's ID followed by its ID_LIKE entries, from the text of /etc/os-release."""
     fields = {}
@@ -61,7 +66,7 @@ def problems(python_version, python_executable, cryptography_version, ids):
     if cryptography_version is None:
         found.append("The Python library cryptography is not installed for %s; install it: %s." % (
             python_executable, cryptography_advice(ids, python_executable)))
-    elif version_tuple(cryptography_version) < version_tuple(MINIMUM_CRYPTOGRAPHY_VERSION):
+    elif not cryptography_is_recent(cryptography_version):
         found.append("cryptography %s for %s is older than %s; upgrade it: %s." % (
             cryptography_version, python_executable, MINIMUM_CRYPTOGRAPHY_VERSION, cryptography_advice(ids, python_executable)))
     return found

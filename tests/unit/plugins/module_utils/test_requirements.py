@@ -17,8 +17,8 @@ def test_version_tuple_reads_release_and_prerelease_versions():
     assert requirements.version_tuple("38.0.4") == (38, 0, 4)
     assert requirements.version_tuple("3.4.8rc1") == (3, 4)
     assert requirements.version_tuple("41") == (41,)
-    assert requirements.version_tuple("3.4.8") < requirements.version_tuple(requirements.MINIMUM_CRYPTOGRAPHY_VERSION)
-    assert requirements.version_tuple("38.0.0") >= requirements.version_tuple(requirements.MINIMUM_CRYPTOGRAPHY_VERSION)
+    assert not requirements.cryptography_is_recent("3.4.8")
+    assert requirements.cryptography_is_recent("38.0.0") and requirements.cryptography_is_recent("48.0.0")
 
 
 def test_os_release_ids_read_id_then_id_like():
