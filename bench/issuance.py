@@ -20,6 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, ".build", "collections"))
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.mtls.fleet.plugins.module_utils.custody import CAKeys  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def raw_loop(issuer, count, directory=None):
@@ -40,12 +41,14 @@ def raw_loop(issuer, count, directory=None):
     return time.perf_counter() - start
 
 
-def playbook(ca_dir, requests_file):
+def playbook(ca_dir, requests_file, extra_vars=None):
+    """One bench/issuance.yml run: (seconds, the task's summary)."""
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    extra = ["-e", json.dumps(extra_vars)] if extra_vars else []
     start = time.perf_counter()
     done = subprocess.run(
         ["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}",
-         "-e", f"ca_dir={ca_dir}", "-e", f"@{requests_file}", os.path.join(ROOT, "bench", "issuance.yml")],
+         "-e", f"ca_dir={ca_dir}", "-e", f"@{requests_file}", *extra, os.path.join(ROOT, "bench", "issuance.yml")],
         capture_output=True, text=True, cwd=ROOT, env=env, check=True,
     )
     elapsed = time.perf_counter() - start
@@ -62,8 +65,8 @@ def main():
     for attempt in range(args.repeat):
         with tempfile.TemporaryDirectory() as work:
             ca_dir = os.path.join(work, "ca")
-            authority.ensure_ca(ca_dir, authority.CASpec(), None, pki.utcnow())
-            issuer = authority.load_issuer(ca_dir, None)
+            authority.ensure_ca(ca_dir, authority.CASpec(), CAKeys(), pki.utcnow())
+            issuer = authority.load_issuer(ca_dir, CAKeys())
             runs["raw"].append(raw_loop(issuer, args.count))
             os.makedirs(os.path.join(work, "raw"))
             runs["raw_files"].append(raw_loop(issuer, args.count, os.path.join(work, "raw")))

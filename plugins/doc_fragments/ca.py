@@ -98,3 +98,38 @@ options:
     type: float
     default: 60
 """
+
+    # Where the CA keys live: files (default) or a PKCS#11 token. Every module that signs takes it.
+    PKCS11 = r"""
+options:
+  pkcs11:
+    description:
+      - Keep the CA keys in a PKCS#11 token (an HSM, a smart card, SoftHSM2) instead of files.
+      - New CA keys (a new CA, a rollover's next CA) are generated inside the token, sensitive and not
+        extractable, and every signature (certificates, CRLs, intermediates) is made there. The CA
+        directory keeps the certificates, and for each key a file that names the token object (an
+        RFC 7512 PKCS#11 URI), never key material.
+      - Keys that already exist are read where they are, so an existing CA moves into the token with
+        a CA rollover (M(mtls.fleet.ca_rollover)).
+      - CA keys in a token are ECDSA P-256 or P-384. Needs the Python library python-pkcs11 on the CA host.
+    type: dict
+    suboptions:
+      module:
+        description: Path of the token's PKCS#11 library on the CA host (SoftHSM2 on Debian C(/usr/lib/softhsm/libsofthsm2.so)).
+        type: path
+        required: true
+      token_label:
+        description: Label of the token.
+        type: str
+        required: true
+      pin:
+        description: User PIN of the token. Keep it in Ansible Vault.
+        type: str
+        required: true
+      key_label:
+        description: Prefix of the labels of keys made in the token; the CA's common name follows it.
+        type: str
+        default: mtls-fleet
+requirements:
+  - python-pkcs11 >= 0.10 (only with O(pkcs11))
+"""

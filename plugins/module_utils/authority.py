@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import generations, pki
+from .custody import CAKeys
 from .files import FileBatch, FileError, ensure_directory, fsync_directory, read_file
 
 ROOT_CERT, ROOT_KEY = "root-ca.pem", "root-ca-key.pem"
@@ -100,14 +101,15 @@ def refuse_silent_new_root(path: str, fleet_roots: dict, new_root: bool) -> None
     )
 
 
-def ensure_ca(path: str, spec: CASpec, passphrase: str | None, now, check_mode=False, keep_trusting=()) -> CAResult:
+def ensure_ca(path: str, spec: CASpec, keys: CAKeys, now, check_mode=False, keep_trusting=()) -> CAResult:
     """Create what is missing of the CA; never replace an existing CA (that is a rollover).
 
     keep_trusting: roots a new CA's bundle keeps beside its own (a fleet that trusted a lost CA).
     """
     result = CAResult(changed=False)
     batch = FileBatch()
-    root, root_key = read_ca_pair(path, ROOT_CERT, ROOT_KEY, passphrase)
+    root, root_key = read_ca_pair(path, ROOT_CERT, ROOT_KEY, keys)
+    stored_keys = {}
     if root is None:
         if keep_trusting:
             kept = {pki.fingerprint(cert): cert for cert in keep_trusting}
@@ -116,7 +118,7 @@ def ensure_ca(path: str, spec: CASpec, passphrase: str | None, now, check_mode=F
                 f"{os.path.join(path, BUNDLE)} keeps trusting them so services keep accepting each other while site re-issues. "
                 "When the report shows every host on the new CA, remove them from it and run site again"
             )
-        root_key = spec.key_type.generate()
+        root_key, stored_keys[ROOT_KEY] = keys.new(spec.key_type, spec.common_name, dry_run=check_mode)
         root = pki.build_ca(spec.common_name, root_key, spec.lifetime, now, path_length=1, constraints=spec.name_constraints)
         result.created.append("root")
     else:
@@ -124,14 +126,15 @@ def ensure_ca(path: str, spec: CASpec, passphrase: str | None, now, check_mode=F
     result.root = root
 
     if spec.intermediate:
-        intermediate, intermediate_key = read_ca_pair(path, INTERMEDIATE_CERT, INTERMEDIATE_KEY, passphrase)
+        intermediate, intermediate_key = read_ca_pair(path, INTERMEDIATE_CERT, INTERMEDIATE_KEY, keys)
         if intermediate is not None and not pki.signed_by(intermediate, root):
             raise pki.PKIError(
                 f"{os.path.join(path, INTERMEDIATE_CERT)} was not issued by {os.path.join(path, ROOT_CERT)}; "
                 "restore the matching root or remove the intermediate files to issue a new one"
             )
         if intermediate is None:
-            intermediate_key = spec.key_type.generate()
+            intermediate_key, stored_keys[INTERMEDIATE_KEY] = keys.new(
+                spec.key_type, spec.intermediate_common_name, dry_run=check_mode)
             lifetime = min(spec.intermediate_lifetime, pki.not_after(root) - now)
             intermediate = pki.build_ca(
                 spec.intermediate_common_name, intermediate_key, lifetime, now, path_length=0,
@@ -147,10 +150,10 @@ def ensure_ca(path: str, spec: CASpec, passphrase: str | None, now, check_mode=F
     if result.changed and not check_mode:
         ensure_directory(path, DIRECTORY_MODE)
         if "root" in result.created:
-            batch.add(os.path.join(path, ROOT_KEY), pki.key_to_pem(root_key, passphrase), PRIVATE_MODE)
+            batch.add(os.path.join(path, ROOT_KEY), stored_keys[ROOT_KEY], PRIVATE_MODE)
             batch.add(os.path.join(path, ROOT_CERT), pki.cert_to_pem(root), PUBLIC_MODE)
         if "intermediate" in result.created:
-            batch.add(os.path.join(path, INTERMEDIATE_KEY), pki.key_to_pem(intermediate_key, passphrase), PRIVATE_MODE)
+            batch.add(os.path.join(path, INTERMEDIATE_KEY), stored_keys[INTERMEDIATE_KEY], PRIVATE_MODE)
             batch.add(os.path.join(path, INTERMEDIATE_CERT), pki.cert_to_pem(result.intermediate), PUBLIC_MODE)
         if bundle_needs_root:
             bundle = read_file(os.path.join(path, BUNDLE)) or b""
@@ -161,7 +164,7 @@ def ensure_ca(path: str, spec: CASpec, passphrase: str | None, now, check_mode=F
     return result
 
 
-def read_ca_pair(path, cert_name, key_name, passphrase):
+def read_ca_pair(path, cert_name, key_name, keys: CAKeys):
     cert_path, key_path = os.path.join(path, cert_name), os.path.join(path, key_name)
     cert_pem, key_pem = read_file(cert_path), read_file(key_path)
     if cert_pem is None and key_pem is None:
@@ -170,7 +173,7 @@ def read_ca_pair(path, cert_name, key_name, passphrase):
         missing = cert_path if cert_pem is None else key_path
         raise pki.PKIError(f"{missing} is missing while its pair exists; restore it from backup (a new CA would break every issued certificate)")
     cert = pki.load_certificates(cert_pem, cert_path)[0]
-    key = pki.load_private_key(key_pem, key_path, passphrase)
+    key = keys.load(key_pem, key_path)
     if pki.key_mismatch(cert, key):
         raise pki.PKIError(f"{key_path} does not match {cert_path}; restore the pair from backup")
     return cert, key
@@ -209,13 +212,13 @@ ROLLOVER = "rollover"
 NEXT, PREVIOUS = os.path.join(ROLLOVER, "next"), os.path.join(ROLLOVER, "previous")
 
 
-def known_cas(path: str, passphrase: str | None) -> list:
+def known_cas(path: str, keys: CAKeys) -> list:
     """(certificate, key) of every CA this directory signs for: the active root and intermediate,
     and during a rollover the next or previous ones. A CRL is due from each of them."""
     found, seen = [], set()
     for directory in (path, os.path.join(path, NEXT), os.path.join(path, PREVIOUS)):
         for cert_name, key_name in ((ROOT_CERT, ROOT_KEY), (INTERMEDIATE_CERT, INTERMEDIATE_KEY)):
-            cert, key = read_ca_pair(directory, cert_name, key_name, passphrase)
+            cert, key = read_ca_pair(directory, cert_name, key_name, keys)
             if cert is not None and pki.fingerprint(cert) not in seen:
                 seen.add(pki.fingerprint(cert))
                 found.append((cert, key))
@@ -232,14 +235,14 @@ def ca_exists(path: str) -> bool:
     return os.path.lexists(os.path.join(path, ROOT_CERT))
 
 
-def load_issuer(path: str, passphrase: str | None) -> pki.Issuer:
+def load_issuer(path: str, keys: CAKeys) -> pki.Issuer:
     """The issuing CA of a CA directory: the intermediate if there is one, else the root."""
-    root, root_key = read_ca_pair(path, ROOT_CERT, ROOT_KEY, passphrase)
+    root, root_key = read_ca_pair(path, ROOT_CERT, ROOT_KEY, keys)
     if root is None:
         raise pki.PKIError(no_ca_message(path))
     bundle_pem = read_file(os.path.join(path, BUNDLE))
     roots = tuple(pki.load_certificates(bundle_pem, os.path.join(path, BUNDLE))) if bundle_pem else (root,)
-    intermediate, intermediate_key = read_ca_pair(path, INTERMEDIATE_CERT, INTERMEDIATE_KEY, passphrase)
+    intermediate, intermediate_key = read_ca_pair(path, INTERMEDIATE_CERT, INTERMEDIATE_KEY, keys)
     if intermediate is not None:
         return pki.Issuer(cert=intermediate, key=intermediate_key, chain=(intermediate,), roots=roots)
     return pki.Issuer(cert=root, key=root_key, chain=(), roots=roots)

@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 from ansible.module_utils.basic import missing_required_lib
 
 from .authority import CASpec
+from .custody import DEFAULT_KEY_LABEL, CAKeys, open_token
 from .files import FileError, refuse_unsafe_directory
 from .locking import ca_lock
 from .requirements import MINIMUM_CRYPTOGRAPHY_VERSION, cryptography_is_recent
@@ -79,3 +81,23 @@ def ca_state_lock(module, path, name, create=False):
         os.makedirs(path, mode=0o700, exist_ok=True)
     refuse_unsafe_directory(path, 0o700)
     return ca_lock(path, name, module.params["lock_timeout"], exclusive=not module.check_mode)
+
+
+# Every module that signs with the CA's keys takes these (doc fragment mtls.fleet.ca.pkcs11).
+PKCS11_ARGS = dict(pkcs11=dict(type="dict", options=dict(
+    module=dict(type="path", required=True),
+    token_label=dict(type="str", required=True, no_log=False),  # labels name things, they are no secrets
+    pin=dict(type="str", required=True, no_log=True),
+    key_label=dict(type="str", default=DEFAULT_KEY_LABEL, no_log=False),
+)))
+
+
+@contextmanager
+def ca_keys(params, passphrase):
+    """The CA's keys as the module's options place them (files, or a logged-in token session)."""
+    token = params["pkcs11"]
+    keys = CAKeys(passphrase, token and open_token(token["module"], token["token_label"], token["pin"], token["key_label"]))
+    try:
+        yield keys
+    finally:
+        keys.close()

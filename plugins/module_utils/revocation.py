@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass, field
 
 from . import authority, generations, pki
+from .custody import CAKeys
 from .files import FileBatch, read_file
 
 REVOKED_FILE = "revoked.json"
@@ -79,7 +80,7 @@ def record(path: str, additions, now) -> None:
     batch.commit()
 
 
-def revoke(path: str, requests, passphrase: str | None, now, check_mode=False) -> list:
+def revoke(path: str, requests, keys: CAKeys, now, check_mode=False) -> list:
     """Record each request in revoked.json; returns one dict per certificate revoked by it.
 
     By name, the certificate in the store and the one it replaced (its previous generation,
@@ -87,10 +88,10 @@ def revoke(path: str, requests, passphrase: str | None, now, check_mode=False) -
     signs now unless a known CA's certificate carries that serial.
     """
     known = {entry["serial"] for entry in read_revocations(path)}
-    cas = authority.known_cas(path, passphrase)
+    cas = authority.known_cas(path, keys)
     if not cas:
         raise pki.PKIError(authority.no_ca_message(path))
-    issuer = authority.load_issuer(path, passphrase).cert
+    issuer = authority.load_issuer(path, keys).cert
     added, results = [], []
     for request in requests:
         for found in _targets(path, request, cas, issuer, now):
@@ -140,10 +141,10 @@ class CRLResult:
     crls: list = field(default_factory=list)
 
 
-def ensure_crls(path: str, passphrase: str | None, lifetime: datetime.timedelta, renew_before: pki.RenewBefore, now, check_mode=False) -> CRLResult:
+def ensure_crls(path: str, keys: CAKeys, lifetime: datetime.timedelta, renew_before: pki.RenewBefore, now, check_mode=False) -> CRLResult:
     """Keep crl.pem holding a current CRL for every known CA; re-sign all of them when a CA or a
     revocation was added or removed, or when one is inside renew_before of its next update."""
-    cas = authority.known_cas(path, passphrase)
+    cas = authority.known_cas(path, keys)
     if not cas:
         raise pki.PKIError(authority.no_ca_message(path))
     wanted = {pki.key_identifier(cert): frozenset() for cert, _key in cas}

@@ -27,6 +27,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 
 from . import authority, pki, revocation
+from .custody import CAKeys
 from .files import FileBatch, ensure_directory, read_file
 
 PHASES = ("trust", "reissue", "retire")
@@ -103,7 +104,7 @@ def status(path: str, now) -> dict:
     return out
 
 
-def begin(path: str, phase: str, kind: Kind | None, spec: authority.CASpec, passphrase: str | None, now, check_mode=False) -> Step:
+def begin(path: str, phase: str, kind: Kind | None, spec: authority.CASpec, keys: CAKeys, now, check_mode=False) -> Step:
     """Make the CA host's changes of phase (idempotent). Starts a rollover of kind when none is in progress."""
     if phase not in PHASES:
         raise pki.PKIError(f"phase: {phase!r} is not a rollover phase; use one of {', '.join(PHASES)}")
@@ -111,7 +112,7 @@ def begin(path: str, phase: str, kind: Kind | None, spec: authority.CASpec, pass
     if state is None or not state.in_progress:
         if kind is None:
             raise pki.PKIError("no CA rollover is in progress; start one with kind root or intermediate")
-        state = _new_state(path, kind, passphrase, now)
+        state = _new_state(path, kind, keys, now)
     elif kind is not None and kind.value != state.kind:
         raise pki.PKIError(f"a {state.kind} rollover (generation {state.generation}) is in progress; finish it before starting a {kind.value} rollover")
     if phase != state.next_phase:
@@ -119,13 +120,13 @@ def begin(path: str, phase: str, kind: Kind | None, spec: authority.CASpec, pass
         raise pki.PKIError(f"phase {phase}: the {state.kind} rollover's next phase is {state.next_phase} (verified so far: {verified_so_far})")
     step = Step()
     handler = {"trust": _begin_trust, "reissue": _begin_reissue, "retire": _begin_retire}[phase]
-    handler(path, state, spec, passphrase, now, check_mode, step)
+    handler(path, state, spec, keys, now, check_mode, step)
     if step.changed and not check_mode:
         _write_state(path, state)
     return step
 
 
-def verified(path: str, phase: str, now, check_mode=False) -> Step:
+def verified(path: str, phase: str, keys: CAKeys, now, check_mode=False) -> Step:
     """Record that the fleet was brought along and checked for phase; after retire, finish."""
     state = read_state(path)
     if state is None or not state.in_progress:
@@ -137,7 +138,7 @@ def verified(path: str, phase: str, now, check_mode=False) -> Step:
     step = Step(changed=True, actions=[f"record phase {phase} as verified"])
     state.verified.append(phase)
     if phase == PHASES[-1]:
-        step.actions += _finish(path, state, now, check_mode)
+        step.actions += _finish(path, state, keys, now, check_mode)
     if not check_mode:
         _write_state(path, state)
     return step
@@ -146,11 +147,11 @@ def verified(path: str, phase: str, now, check_mode=False) -> Step:
 # ---------------------------------------------------------------------------------------------
 
 
-def _new_state(path, kind, passphrase, now) -> State:
-    root, _key = authority.read_ca_pair(path, authority.ROOT_CERT, authority.ROOT_KEY, passphrase)
+def _new_state(path, kind, keys, now) -> State:
+    root, _key = authority.read_ca_pair(path, authority.ROOT_CERT, authority.ROOT_KEY, keys)
     if root is None:
         raise pki.PKIError(f"{path} holds no CA ({authority.ROOT_CERT}); there is nothing to roll over")
-    intermediate, _key = authority.read_ca_pair(path, authority.INTERMEDIATE_CERT, authority.INTERMEDIATE_KEY, passphrase)
+    intermediate, _key = authority.read_ca_pair(path, authority.INTERMEDIATE_CERT, authority.INTERMEDIATE_KEY, keys)
     if kind is Kind.INTERMEDIATE and intermediate is None:
         raise pki.PKIError("kind intermediate: this CA has no intermediate (it signs with its root); roll over the root instead")
     # One counter for both CAs, so a new CA's name is never that of one still trusted.
@@ -158,43 +159,44 @@ def _new_state(path, kind, passphrase, now) -> State:
     return State(kind=kind.value, generation=generation, started=f"{now:%Y-%m-%dT%H:%M:%SZ}")
 
 
-def _begin_trust(path, state, spec, passphrase, now, check_mode, step):
+def _begin_trust(path, state, spec, keys, now, check_mode, step):
     kind = Kind(state.kind)
     next_dir = os.path.join(path, authority.NEXT)
-    root, root_key = authority.read_ca_pair(path, authority.ROOT_CERT, authority.ROOT_KEY, passphrase)
-    new_root, new_root_key = (authority.read_ca_pair(next_dir, authority.ROOT_CERT, authority.ROOT_KEY, passphrase)
+    root, root_key = authority.read_ca_pair(path, authority.ROOT_CERT, authority.ROOT_KEY, keys)
+    new_root, new_root_key = (authority.read_ca_pair(next_dir, authority.ROOT_CERT, authority.ROOT_KEY, keys)
                               if kind is Kind.ROOT else (root, root_key))
     batch = FileBatch(keep_previous=False)
     if new_root is None:
-        new_root_key = spec.key_type.generate()
+        new_root_key, stored = keys.new(spec.key_type, f"{spec.common_name} G{state.generation}", dry_run=check_mode)
         new_root = pki.build_ca(f"{spec.common_name} G{state.generation}", new_root_key, spec.lifetime, now,
                                 path_length=1, constraints=spec.name_constraints)
-        _stage(batch, next_dir, authority.ROOT_CERT, authority.ROOT_KEY, new_root, new_root_key, passphrase)
+        _stage(batch, next_dir, authority.ROOT_CERT, authority.ROOT_KEY, new_root, stored)
         step.actions.append(f"create root CA '{pki.common_name_of(new_root)}' ({spec.key_type.value}) in {next_dir}")
     has_intermediate = kind is Kind.INTERMEDIATE or spec.intermediate
     new_issuer, new_issuer_key, new_chain = new_root, new_root_key, ()
     if has_intermediate:
-        intermediate, intermediate_key = authority.read_ca_pair(next_dir, authority.INTERMEDIATE_CERT, authority.INTERMEDIATE_KEY, passphrase)
+        intermediate, intermediate_key = authority.read_ca_pair(next_dir, authority.INTERMEDIATE_CERT, authority.INTERMEDIATE_KEY, keys)
         if intermediate is None:
-            intermediate_key = spec.key_type.generate()
+            intermediate_key, stored = keys.new(spec.key_type, f"{spec.intermediate_common_name} G{state.generation}",
+                                                dry_run=check_mode)
             lifetime = min(spec.intermediate_lifetime, pki.not_after(new_root) - now)
             intermediate = pki.build_ca(f"{spec.intermediate_common_name} G{state.generation}", intermediate_key, lifetime, now,
                                         path_length=0, constraints=spec.name_constraints, issuer=new_root, issuer_key=new_root_key)
-            _stage(batch, next_dir, authority.INTERMEDIATE_CERT, authority.INTERMEDIATE_KEY, intermediate, intermediate_key, passphrase)
+            _stage(batch, next_dir, authority.INTERMEDIATE_CERT, authority.INTERMEDIATE_KEY, intermediate, stored)
             step.actions.append(f"create intermediate CA '{pki.common_name_of(intermediate)}' under '{pki.common_name_of(new_root)}'")
         new_issuer, new_issuer_key, new_chain = intermediate, intermediate_key, (intermediate,)
 
     if kind is Kind.ROOT:
         _stage_bundle(batch, path, (root, new_root), step, "trust bundle: the current root and the new one")
 
-    old = authority.load_issuer(path, passphrase)
+    old = authority.load_issuer(path, keys)
     new = pki.Issuer(cert=new_issuer, key=new_issuer_key, chain=new_chain, roots=(new_root,))
     for label, issuer in (("old", old), ("new", new)):
         _stage_probe(batch, path, label, issuer, spec, now, step)
     _commit(batch, path, check_mode, step)
 
 
-def _begin_reissue(path, state, spec, passphrase, now, check_mode, step):
+def _begin_reissue(path, state, spec, keys, now, check_mode, step):
     """Swap: the active CA files go to previous/, next/'s take their place. Ordered so that a
     crash at any point is finished by running again (previous/ is written before anything moves)."""
     next_dir, previous_dir = os.path.join(path, authority.NEXT), os.path.join(path, authority.PREVIOUS)
@@ -228,11 +230,11 @@ def _begin_reissue(path, state, spec, passphrase, now, check_mode, step):
     shutil.rmtree(next_dir)
 
 
-def _begin_retire(path, state, spec, passphrase, now, check_mode, step):
+def _begin_retire(path, state, spec, keys, now, check_mode, step):
     kind = Kind(state.kind)
     previous_dir = os.path.join(path, authority.PREVIOUS)
     if kind is Kind.ROOT:
-        root, _key = authority.read_ca_pair(path, authority.ROOT_CERT, authority.ROOT_KEY, passphrase)
+        root, _key = authority.read_ca_pair(path, authority.ROOT_CERT, authority.ROOT_KEY, keys)
         batch = FileBatch(keep_previous=False)
         _stage_bundle(batch, path, (root,), step, "trust bundle: the new root only")
         _commit(batch, path, check_mode, step)
@@ -247,12 +249,12 @@ def _begin_retire(path, state, spec, passphrase, now, check_mode, step):
     step.actions.append(f"revoke the old intermediate '{pki.common_name_of(old_cert)}' (serial {pki.serial_text(old_cert)}) in the root's CRL")
     if check_mode:
         return
-    root = authority.read_ca_pair(path, authority.ROOT_CERT, authority.ROOT_KEY, passphrase)[0]
+    root = authority.read_ca_pair(path, authority.ROOT_CERT, authority.ROOT_KEY, keys)[0]
     superseded = dict(revocation.target(old_cert, root, pki.common_name_of(old_cert)), reason=pki.RevocationReason.SUPERSEDED.value)
     revocation.record(path, [superseded], now)
 
 
-def _finish(path, state, now, check_mode) -> list:
+def _finish(path, state, keys, now, check_mode) -> list:
     previous_dir = os.path.join(path, authority.PREVIOUS)
     retired = read_file(os.path.join(previous_dir, authority.INTERMEDIATE_CERT if state.kind == Kind.INTERMEDIATE.value else authority.ROOT_CERT))
     generation = authority.generation_of(pki.load_certificates(retired, previous_dir)[0]) if retired else state.generation - 1
@@ -269,14 +271,16 @@ def _finish(path, state, now, check_mode) -> list:
             if name in (authority.ROOT_CERT, authority.INTERMEDIATE_CERT):
                 batch.add(os.path.join(archive, name), read_file(os.path.join(previous_dir, name)), authority.PUBLIC_MODE)
         batch.commit()
+        for name in (authority.ROOT_KEY, authority.INTERMEDIATE_KEY):
+            keys.destroy(read_file(os.path.join(previous_dir, name)), os.path.join(previous_dir, name))
         shutil.rmtree(previous_dir)
     if os.path.isdir(os.path.join(path, PROBES)):
         shutil.rmtree(os.path.join(path, PROBES))
     return actions
 
 
-def _stage(batch, directory, cert_name, key_name, cert, key, passphrase):
-    batch.add(os.path.join(directory, key_name), pki.key_to_pem(key, passphrase), authority.PRIVATE_MODE)
+def _stage(batch, directory, cert_name, key_name, cert, stored_key):
+    batch.add(os.path.join(directory, key_name), stored_key, authority.PRIVATE_MODE)
     batch.add(os.path.join(directory, cert_name), pki.cert_to_pem(cert), authority.PUBLIC_MODE)
 
 

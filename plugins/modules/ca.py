@@ -28,6 +28,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - mtls.fleet.ca.spec
   - mtls.fleet.ca.lock
+  - mtls.fleet.ca.pkcs11
 options:
   fleet_trust:
     description:
@@ -72,6 +73,17 @@ EXAMPLES = r"""
   delegate_to: localhost
   run_once: true
   register: fleet_ca
+
+- name: Create the fleet CA with its keys in a PKCS#11 token (made there, never extractable)
+  mtls.fleet.ca:
+    path: /var/lib/mtls-fleet/ca
+    intermediate: true
+    pkcs11:
+      module: /usr/lib/softhsm/libsofthsm2.so
+      token_label: fleet-ca
+      pin: "{{ vault_mtls_ca_token_pin }}"
+  delegate_to: localhost
+  run_once: true
 """
 
 RETURN = r"""
@@ -121,14 +133,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki
 from ansible_collections.mtls.fleet.plugins.module_utils.module_support import (
-    CA_SPEC_ARGS, LOCK_ARGS, USER_ERRORS, ca_spec, ca_state_lock, require_cryptography,
+    CA_SPEC_ARGS, LOCK_ARGS, PKCS11_ARGS, USER_ERRORS, ca_keys, ca_spec, ca_state_lock, require_cryptography,
 )
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(CA_SPEC_ARGS, fleet_trust=dict(type="list", elements="dict", default=[]),
-                           new_root=dict(type="bool", default=False), **LOCK_ARGS),
+                           new_root=dict(type="bool", default=False), **LOCK_ARGS, **PKCS11_ARGS),
         supports_check_mode=True,
     )
     require_cryptography(module)
@@ -139,8 +151,8 @@ def main():
         fleet_roots = {} if authority.ca_exists(params["path"]) else authority.fleet_roots(params["fleet_trust"])
         authority.refuse_silent_new_root(params["path"], fleet_roots, params["new_root"])
         keep_trusting = [cert for roots in fleet_roots.values() for cert in roots]
-        with ca_state_lock(module, params["path"], "mtls.fleet.ca", create=True):
-            result = authority.ensure_ca(params["path"], spec, params["passphrase"], now, check_mode=module.check_mode,
+        with ca_state_lock(module, params["path"], "mtls.fleet.ca", create=True), ca_keys(params, params["passphrase"]) as keys:
+            result = authority.ensure_ca(params["path"], spec, keys, now, check_mode=module.check_mode,
                                          keep_trusting=keep_trusting)
     except USER_ERRORS as exc:
         module.fail_json(msg=f"CA {params['path']}: {exc}")

@@ -31,6 +31,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - mtls.fleet.ca.spec
   - mtls.fleet.ca.lock
+  - mtls.fleet.ca.pkcs11
 attributes:
   check_mode:
     support: full
@@ -112,7 +113,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mtls.fleet.plugins.module_utils import pki, rollover
 from ansible_collections.mtls.fleet.plugins.module_utils.module_support import (
-    CA_SPEC_ARGS, LOCK_ARGS, USER_ERRORS, ca_spec, ca_state_lock, require_cryptography,
+    CA_SPEC_ARGS, LOCK_ARGS, PKCS11_ARGS, USER_ERRORS, ca_keys, ca_spec, ca_state_lock, require_cryptography,
 )
 
 
@@ -124,6 +125,7 @@ def main():
             phase=dict(type="str", choices=list(rollover.PHASES)),
             state=dict(type="str", choices=["begun", "verified"], default="begun"),
             **LOCK_ARGS,
+            **PKCS11_ARGS,
         ),
         supports_check_mode=True,
     )
@@ -133,12 +135,12 @@ def main():
     path = params["path"]
     step = rollover.Step()
     try:
-        with ca_state_lock(module, path, "mtls.fleet.ca_rollover"):
+        with ca_state_lock(module, path, "mtls.fleet.ca_rollover"), ca_keys(params, params["passphrase"]) as keys:
             if params["phase"] and params["state"] == "begun":
                 kind = rollover.Kind.parse(params["kind"]) if params["kind"] else None
-                step = rollover.begin(path, params["phase"], kind, ca_spec(params), params["passphrase"], now, module.check_mode)
+                step = rollover.begin(path, params["phase"], kind, ca_spec(params), keys, now, module.check_mode)
             elif params["phase"]:
-                step = rollover.verified(path, params["phase"], now, module.check_mode)
+                step = rollover.verified(path, params["phase"], keys, now, module.check_mode)
             report = rollover.status(path, now)
     except USER_ERRORS as exc:
         module.fail_json(msg=f"CA {path}: {exc}")

@@ -36,6 +36,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - mtls.fleet.ca
   - mtls.fleet.ca.lock
+  - mtls.fleet.ca.pkcs11
 attributes:
   check_mode:
     support: full
@@ -259,7 +260,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki, revocation
 from ansible_collections.mtls.fleet.plugins.module_utils.files import read_file
-from ansible_collections.mtls.fleet.plugins.module_utils.module_support import KEY_TYPES, LOCK_ARGS, USER_ERRORS, ca_state_lock, require_cryptography
+from ansible_collections.mtls.fleet.plugins.module_utils.module_support import (
+    KEY_TYPES, LOCK_ARGS, PKCS11_ARGS, USER_ERRORS, ca_keys, ca_state_lock, require_cryptography,
+)
 
 
 def main():
@@ -303,6 +306,7 @@ def main():
             renew_revoked=dict(type="bool", default=True),
             return_content=dict(type="bool", default=False),
             **LOCK_ARGS,
+            **PKCS11_ARGS,
         ),
         supports_check_mode=True,
     )
@@ -313,11 +317,11 @@ def main():
     try:
         requests = authority.parse_requests(params["certificates"], defaults)
         policy = pki.Policy.parse(params["policy"])
-        with ca_state_lock(module, params["ca_path"], "mtls.fleet.certificates"):
+        with ca_state_lock(module, params["ca_path"], "mtls.fleet.certificates"), ca_keys(params, params["ca_passphrase"]) as keys:
             if module.check_mode and not authority.ca_exists(params["ca_path"]):
                 outcomes = authority.plan_without_ca(store, requests)
             else:
-                issuer = authority.load_issuer(params["ca_path"], params["ca_passphrase"])
+                issuer = authority.load_issuer(params["ca_path"], keys)
                 outcomes = authority.issue(store, requests, issuer, policy, pki.utcnow(), module.check_mode, params["force"],
                                            revoked=revocation.revoked_serials(params["ca_path"]), renew_revoked=params["renew_revoked"])
             bundle = (read_file(os.path.join(params["ca_path"], authority.BUNDLE)) or b"").decode()

@@ -26,6 +26,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - mtls.fleet.ca
   - mtls.fleet.ca.lock
+  - mtls.fleet.ca.pkcs11
 attributes:
   check_mode:
     support: full
@@ -128,7 +129,9 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki, revocation
-from ansible_collections.mtls.fleet.plugins.module_utils.module_support import LOCK_ARGS, USER_ERRORS, ca_state_lock, require_cryptography
+from ansible_collections.mtls.fleet.plugins.module_utils.module_support import (
+    LOCK_ARGS, PKCS11_ARGS, USER_ERRORS, ca_keys, ca_state_lock, require_cryptography,
+)
 
 
 def main():
@@ -149,6 +152,7 @@ def main():
             lifetime=dict(type="str", default=revocation.DEFAULT_CRL_LIFETIME),
             renew_before=dict(type="str", default=revocation.DEFAULT_CRL_RENEW_BEFORE),
             **LOCK_ARGS,
+            **PKCS11_ARGS,
         ),
         supports_check_mode=True,
     )
@@ -164,9 +168,9 @@ def main():
         renew_before = pki.RenewBefore.parse(params["renew_before"])
         if renew_before.window(lifetime) >= lifetime:
             raise pki.PKIError(f"renew_before ({params['renew_before']}) must be shorter than lifetime ({params['lifetime']})")
-        with ca_state_lock(module, params["ca_path"], "mtls.fleet.crl"):
-            revoked = revocation.revoke(params["ca_path"], requests, params["ca_passphrase"], now, module.check_mode)
-            result = revocation.ensure_crls(params["ca_path"], params["ca_passphrase"], lifetime, renew_before, now, module.check_mode)
+        with ca_state_lock(module, params["ca_path"], "mtls.fleet.crl"), ca_keys(params, params["ca_passphrase"]) as keys:
+            revoked = revocation.revoke(params["ca_path"], requests, keys, now, module.check_mode)
+            result = revocation.ensure_crls(params["ca_path"], keys, lifetime, renew_before, now, module.check_mode)
     except USER_ERRORS as exc:
         module.fail_json(msg=f"CA {params['ca_path']}: {exc}")
     module.exit_json(

@@ -25,19 +25,19 @@ def ansible_playbook(name, extra, args, **settings):
     )
 
 
-def playbook(name, extra, *args):
+def playbook(name, extra, *args, **settings):
     """Run a playbook; return its exit code, the recap's counters for localhost and all output."""
-    done = ansible_playbook(name, extra, args)
+    done = ansible_playbook(name, extra, args, **settings)
     recap = re.search(r"^localhost\s+:\s+(.*)$", done.stdout, re.M)
     stats = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", recap.group(1))} if recap else {}
     return Run(done.returncode, stats, done.stdout + done.stderr)
 
 
-def failure_messages(name, extra, *args):
+def failure_messages(name, extra, *args, **settings):
     """Run a playbook; return the msg of every failed task as the module wrote it. Read from the
     default callback's JSON results: YAML results are wrapped and quoted differently from one
     ansible-core release to the next (and the json callback is not in ansible-core 2.16)."""
-    done = ansible_playbook(name, extra, args, ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    done = ansible_playbook(name, extra, args, ANSIBLE_CALLBACK_RESULT_FORMAT="json", **settings)
     output = done.stdout + done.stderr
     decoder = json.JSONDecoder()
     return [decoder.raw_decode(output, found.end())[0].get("msg", "") for found in re.finditer(r"FAILED! => ", output)]
@@ -140,6 +140,74 @@ def test_csr_mode_key_stays_on_the_host(tmp_path):
     assert oct(os.stat(tmp_path / "host" / "key.pem").st_mode & 0o777) == "0o600"
     run = playbook("csr.yml", extra)
     assert run.rc == 0 and run.stats["changed"] == 0
+
+
+SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+@pytest.fixture(name="token_fleet")
+def fixture_token_fleet(tmp_path):
+    """A SoftHSM2 token of its own (SOFTHSM2_CONF reaches the modules: the connection is local)."""
+    (tmp_path / "tokens").mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    pin = "pin-" + os.urandom(6).hex()
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "fleet-ca", "--pin", pin, "--so-pin", "so-" + pin],
+                   check=True, capture_output=True, env=dict(os.environ, SOFTHSM2_CONF=str(conf)))
+    names = ["web", "api"]
+    return {
+        "ca_dir": str(tmp_path / "ca"),
+        "pkcs11": {"module": SOFTHSM, "token_label": "fleet-ca", "pin": pin},
+        "results_file": str(tmp_path / "results.json"),
+        "requests": [{"name": n, "subject_alt_name": [f"DNS:{n}.example.com"]} for n in names],
+        "env": {"SOFTHSM2_CONF": str(conf)},
+    }
+
+
+def token_objects(token_fleet, kind):
+    """The labels of the token's objects of kind (privkey, pubkey), read by OpenSC's pkcs11-tool."""
+    listed = subprocess.run(
+        ["pkcs11-tool", "--module", SOFTHSM, "--token-label", "fleet-ca", "--login", "--pin", token_fleet["pkcs11"]["pin"],
+         "--list-objects", "--type", kind], capture_output=True, text=True, check=True, env=dict(os.environ, **token_fleet["env"]))
+    return sorted(re.findall(r"label:\s+(.+)", listed.stdout))
+
+
+def test_token_ca_signs_everything_in_the_token_and_never_shows_the_pin(token_fleet):
+    extra, env = {k: v for k, v in token_fleet.items() if k != "env"}, token_fleet["env"]
+    run = playbook("token.yml", dict(extra, revoke=[{"name": "web", "reason": "key_compromise"}]), "-vvv", **env)
+    assert run.rc == 0 and run.stats["changed"] == 3, run.output
+    assert extra["pkcs11"]["pin"] not in run.output and "PRIVATE KEY" not in run.output
+    ca = extra["ca_dir"]
+    for name in ("root-ca-key.pem", "intermediate-ca-key.pem"):
+        assert open(os.path.join(ca, name)).read().startswith("pkcs11:token=fleet-ca;")
+    assert token_objects(token_fleet, "privkey") == ["mtls-fleet mtls.fleet intermediate CA", "mtls-fleet mtls.fleet root CA"]
+    chain = ["-CAfile", f"{ca}/root-ca.pem", "-untrusted", f"{ca}/intermediate-ca.pem", "-crl_check_all", "-CRLfile", f"{ca}/crl.pem"]
+    verified = subprocess.run(["openssl", "verify", *chain, f"{ca}/issued/api/cert.pem"], capture_output=True, text=True, check=False)
+    assert verified.returncode == 0, verified.stderr
+    revoked = subprocess.run(["openssl", "verify", *chain, f"{ca}/issued/web/cert.pem"], capture_output=True, text=True, check=False)
+    assert "certificate revoked" in revoked.stdout + revoked.stderr
+
+    again = playbook("token.yml", extra, **env)
+    assert again.rc == 0 and again.stats["changed"] == 0, again.output
+
+    rolled = playbook("token.yml", extra, "-e", "rollover=true", **env)
+    assert rolled.rc == 0, rolled.output
+    assert "G2" in open(os.path.join(ca, "intermediate-ca-key.pem")).read()
+    assert token_objects(token_fleet, "privkey") == ["mtls-fleet mtls.fleet intermediate CA G2", "mtls-fleet mtls.fleet root CA"]
+
+
+def test_token_errors_are_clear(token_fleet):
+    extra, env = {k: v for k, v in token_fleet.items() if k != "env"}, token_fleet["env"]
+    assert playbook("token.yml", extra, **env).rc == 0
+    wrong = dict(extra, pkcs11=dict(extra["pkcs11"], pin="not-the-pin"))
+    message, = failure_messages("token.yml", wrong, **env)
+    assert "pkcs11.pin: the PIN for token 'fleet-ca' is wrong" in message
+    missing = dict(extra, pkcs11=dict(extra["pkcs11"], token_label="other"))
+    message, = failure_messages("token.yml", missing, **env)
+    assert "has no token labelled 'other' (tokens there: 'fleet-ca'" in message
+    message, = failure_messages("fleet.yml", {"ca_dir": extra["ca_dir"], "ca_passphrase": "", "requests": extra["requests"],
+                                              "inspect": [], "results_file": extra["results_file"]}, **env)
+    assert "names a key in a PKCS#11 token" in message and "mtls_ca_pkcs11" in message
 
 
 @pytest.mark.parametrize("kind, name", PLUGINS)

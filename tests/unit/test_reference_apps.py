@@ -20,6 +20,7 @@ import time
 import pytest
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki, probe, revocation
+from ansible_collections.mtls.fleet.plugins.module_utils.custody import CAKeys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 APPS = os.path.join(ROOT, "extensions", "apps")
@@ -51,14 +52,14 @@ class Fleet:
         self.ca = str(tmp_path / "ca")
         self.files = tmp_path / "app"
         self.files.mkdir(parents=True)
-        authority.ensure_ca(self.ca, authority.CASpec(intermediate=True), None, pki.utcnow())
+        authority.ensure_ca(self.ca, authority.CASpec(intermediate=True), CAKeys(), pki.utcnow())
         self.bundle = os.path.join(self.ca, "ca-bundle.pem")
         self.install("app")
         self.publish_crls()
 
     def issue(self, name, profile="service"):
         raw = [{"name": name, "profile": profile, "subject_alt_name": ["DNS:localhost", f"URI:spiffe://example.org/{name}"]}]
-        issuer = authority.load_issuer(self.ca, None)
+        issuer = authority.load_issuer(self.ca, CAKeys())
         outcome = authority.issue(os.path.join(self.ca, "issued"), authority.parse_requests(raw, {}), issuer, pki.Policy(), pki.utcnow())[0]
         return outcome.cert_path, os.path.join(self.ca, "issued", name, "key.pem")
 
@@ -73,7 +74,7 @@ class Fleet:
         return pki.serial_text(pki.load_certificates(open(cert, "rb").read(), cert)[0])
 
     def publish_crls(self):
-        revocation.ensure_crls(self.ca, None, CRL_LIFETIME, CRL_RENEW, pki.utcnow())
+        revocation.ensure_crls(self.ca, CAKeys(), CRL_LIFETIME, CRL_RENEW, pki.utcnow())
         shutil.copy(os.path.join(self.ca, revocation.CRL_FILE), self.files / "crl.pem.new")
         os.replace(self.files / "crl.pem.new", self.files / "crl.pem")
 
@@ -182,7 +183,7 @@ def test_files_that_do_not_load_are_refused_and_the_previous_ones_kept(app):
 def test_a_revoked_client_is_refused_after_the_crl_reload_while_others_are_served(app):
     _kind, fleet, port, process, client = app
     other = fleet.issue("other", profile="client")
-    revocation.revoke(fleet.ca, [revocation.RevokeRequest(name="client", reason=pki.RevocationReason.KEY_COMPROMISE)], None, pki.utcnow())
+    revocation.revoke(fleet.ca, [revocation.RevokeRequest(name="client", reason=pki.RevocationReason.KEY_COMPROMISE)], CAKeys(), pki.utcnow())
     fleet.publish_crls()
     process.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 10

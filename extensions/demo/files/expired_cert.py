@@ -11,11 +11,12 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", ".build", "collections"))
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.mtls.fleet.plugins.module_utils.custody import CAKeys  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def main():
     ca_path, out_dir, identity = sys.argv[1:4]
-    issuer = authority.load_issuer(ca_path, None)
+    issuer = authority.load_issuer(ca_path, CAKeys())
     then = pki.utcnow() - datetime.timedelta(days=3)
     spec = pki.LeafSpec(name=identity, common_name=identity, sans=(f"URI:spiffe://example.org/{identity}",),
                         profile=pki.Profile.CLIENT, lifetime=datetime.timedelta(days=2))

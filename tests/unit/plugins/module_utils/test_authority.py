@@ -6,6 +6,7 @@ import stat
 import pytest
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki
+from ansible_collections.mtls.fleet.plugins.module_utils.custody import CAKeys
 from ansible_collections.mtls.fleet.tests.unit.plugins.module_utils.helpers import DAY, NOW
 
 
@@ -20,7 +21,7 @@ def mode(path):
 @pytest.fixture(name="ca")
 def fixture_ca(tmp_path):
     path = str(tmp_path / "ca")
-    authority.ensure_ca(path, authority.CASpec(intermediate=True), "pass", NOW)
+    authority.ensure_ca(path, authority.CASpec(intermediate=True), CAKeys("pass"), NOW)
     return path
 
 
@@ -30,47 +31,47 @@ def requests(*names, **fields):
 
 
 def run(ca, reqs, now=NOW, **kw):
-    issuer = authority.load_issuer(ca, "pass")
+    issuer = authority.load_issuer(ca, CAKeys("pass"))
     return authority.issue(os.path.join(ca, "issued"), reqs, issuer, kw.pop("policy", pki.Policy()), now, **kw)
 
 
 def test_ensure_ca_creates_once_with_private_modes(tmp_path):
     path = str(tmp_path / "ca")
-    first = authority.ensure_ca(path, authority.CASpec(intermediate=True), "pass", NOW)
+    first = authority.ensure_ca(path, authority.CASpec(intermediate=True), CAKeys("pass"), NOW)
     assert first.changed and first.created == ["root", "intermediate"]
     assert mode(path) == 0o700
     assert mode(os.path.join(path, "root-ca-key.pem")) == 0o600
     assert mode(os.path.join(path, "ca-bundle.pem")) == 0o644
     assert b"ENCRYPTED PRIVATE KEY" in open(os.path.join(path, "intermediate-ca-key.pem"), "rb").read()
     before = snapshot(path)
-    second = authority.ensure_ca(path, authority.CASpec(intermediate=True), "pass", NOW + DAY)
+    second = authority.ensure_ca(path, authority.CASpec(intermediate=True), CAKeys("pass"), NOW + DAY)
     assert not second.changed and snapshot(path) == before
 
 
 def test_ensure_ca_check_mode_writes_nothing(tmp_path):
-    result = authority.ensure_ca(str(tmp_path / "ca"), authority.CASpec(), None, NOW, check_mode=True)
+    result = authority.ensure_ca(str(tmp_path / "ca"), authority.CASpec(), CAKeys(), NOW, check_mode=True)
     assert result.changed and not (tmp_path / "ca").exists()
 
 
 def test_ensure_ca_never_replaces_and_warns_about_drift(ca):
     before = snapshot(ca)
-    result = authority.ensure_ca(ca, authority.CASpec(common_name="Other", intermediate=True), "pass", NOW)
+    result = authority.ensure_ca(ca, authority.CASpec(common_name="Other", intermediate=True), CAKeys("pass"), NOW)
     assert not result.changed and snapshot(ca) == before
     assert any("common name differs" in w and "CA rollover" in w for w in result.warnings)
 
 
 def test_wrong_or_missing_ca_passphrase_is_named(ca):
     with pytest.raises(pki.PKIError, match="root-ca-key.pem cannot be read with the given passphrase"):
-        authority.load_issuer(ca, "wrong")
+        authority.load_issuer(ca, CAKeys("wrong"))
     with pytest.raises(pki.PKIError, match="root-ca-key.pem is encrypted; give its passphrase"):
-        authority.load_issuer(ca, None)
+        authority.load_issuer(ca, CAKeys())
 
 
 def test_corrupt_ca_cert_is_named(ca):
     with open(os.path.join(ca, "root-ca.pem"), "wb") as f:
         f.write(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
     with pytest.raises(pki.PKIError, match="root-ca.pem holds a corrupt certificate"):
-        authority.load_issuer(ca, "pass")
+        authority.load_issuer(ca, CAKeys("pass"))
 
 
 def test_bulk_issue_then_idempotent_then_forced(ca):

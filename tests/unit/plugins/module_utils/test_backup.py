@@ -10,6 +10,7 @@ import shutil
 import pytest
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, backup, pki, revocation
+from ansible_collections.mtls.fleet.plugins.module_utils.custody import CAKeys
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -17,11 +18,11 @@ PASSPHRASE = "correct horse battery staple"
 @pytest.fixture(name="ca")
 def fixture_ca(tmp_path):
     path = str(tmp_path / "ca")
-    authority.ensure_ca(path, authority.CASpec(intermediate=True), None, pki.utcnow())
+    authority.ensure_ca(path, authority.CASpec(intermediate=True), CAKeys(), pki.utcnow())
     requests = authority.parse_requests([{"name": n, "subject_alt_name": [f"DNS:{n}"]} for n in ("web", "api")], {})
-    authority.issue(os.path.join(path, "issued"), requests, authority.load_issuer(path, None), pki.Policy(), pki.utcnow())
-    revocation.revoke(path, [revocation.RevokeRequest.parse({"name": "api"}, 0)], None, pki.utcnow())
-    revocation.ensure_crls(path, None, datetime.timedelta(days=30), pki.RenewBefore.parse("20d"), pki.utcnow())
+    authority.issue(os.path.join(path, "issued"), requests, authority.load_issuer(path, CAKeys()), pki.Policy(), pki.utcnow())
+    revocation.revoke(path, [revocation.RevokeRequest.parse({"name": "api"}, 0)], CAKeys(), pki.utcnow())
+    revocation.ensure_crls(path, CAKeys(), datetime.timedelta(days=30), pki.RenewBefore.parse("20d"), pki.utcnow())
     return path
 
 
@@ -53,7 +54,7 @@ def test_backup_then_restore_brings_back_the_same_root_serials_and_revocations(c
     assert os.stat(ca).st_mode & 0o777 == 0o700
     assert backup.restore(ca, archive, PASSPHRASE)[0] is False  # idempotent
     assert [e["name"] for e in revocation.read_revocations(ca)] == ["api"]
-    assert authority.load_issuer(ca, None).cert.serial_number  # the restored CA signs again
+    assert authority.load_issuer(ca, CAKeys()).cert.serial_number  # the restored CA signs again
     assert open(os.path.join(ca, "issued", "web", "cert.pem"), "rb").read() == before["issued/.web.gen1/cert.pem"][0]
 
 
@@ -86,7 +87,7 @@ def test_a_restore_never_replaces_another_ca(ca, tmp_path):
     archive = str(tmp_path / "ca.enc")
     backup.backup(ca, archive, PASSPHRASE)
     other = str(tmp_path / "other")
-    authority.ensure_ca(other, authority.CASpec(common_name="Other root"), None, pki.utcnow())
+    authority.ensure_ca(other, authority.CASpec(common_name="Other root"), CAKeys(), pki.utcnow())
     before = tree(other)
     with pytest.raises(backup.BackupError, match="already holds a CA .*'Other root'.* a restore never replaces a CA"):
         backup.restore(other, archive, PASSPHRASE)
@@ -113,7 +114,7 @@ def test_a_lost_ca_is_not_silently_replaced_while_hosts_trust_it(ca, tmp_path):
 def test_a_deliberate_new_root_keeps_trusting_the_old_one(ca, tmp_path):
     old_root = pki.load_certificates(open(os.path.join(ca, authority.ROOT_CERT), "rb").read(), "root")[0]
     shutil.rmtree(ca)
-    result = authority.ensure_ca(ca, authority.CASpec(intermediate=True), None, pki.utcnow(), keep_trusting=[old_root, old_root])
+    result = authority.ensure_ca(ca, authority.CASpec(intermediate=True), CAKeys(), pki.utcnow(), keep_trusting=[old_root, old_root])
     bundle = pki.load_certificates(open(os.path.join(ca, authority.BUNDLE), "rb").read(), "bundle")
     assert [pki.fingerprint(c) for c in bundle] == [pki.fingerprint(old_root), pki.fingerprint(result.root)]
     assert "keeps trusting them" in result.warnings[0]

@@ -12,6 +12,7 @@ import sys
 import time
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, deploy, locking, pki
+from ansible_collections.mtls.fleet.plugins.module_utils.custody import CAKeys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 COLLECTIONS = os.path.join(ROOT, ".build", "collections")
@@ -34,9 +35,10 @@ ISSUE_FOREVER = """
 import sys
 sys.path.insert(0, sys.argv[1])
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, locking, pki
+from ansible_collections.mtls.fleet.plugins.module_utils.custody import CAKeys
 ca, names = sys.argv[2], sys.argv[3].split(",")
 requests = authority.parse_requests([{"name": n, "subject_alt_name": ["DNS:" + n]} for n in names], {})
-issuer = authority.load_issuer(ca, None)
+issuer = authority.load_issuer(ca, CAKeys())
 print("started", flush=True)
 while True:
     with locking.ca_lock(ca, "mtls.fleet.certificates", 5):
@@ -65,9 +67,9 @@ def assert_pair_matches(directory):
 
 def test_a_host_install_killed_at_any_moment_serves_a_matching_pair_and_converges(tmp_path):
     ca = str(tmp_path / "ca")
-    authority.ensure_ca(ca, authority.CASpec(intermediate=True), None, pki.utcnow())
+    authority.ensure_ca(ca, authority.CASpec(intermediate=True), CAKeys(), pki.utcnow())
     requests = authority.parse_requests([{"name": n, "subject_alt_name": [f"DNS:{n}"]} for n in SERVICES], {})
-    issuer, hosts = authority.load_issuer(ca, None), tmp_path / "etc-mtls"
+    issuer, hosts = authority.load_issuer(ca, CAKeys()), tmp_path / "etc-mtls"
     generations = []
     for force in (False, True, True):
         outcomes = authority.issue(os.path.join(ca, "issued"), requests, issuer, pki.Policy(), pki.utcnow(), force=force)
@@ -103,7 +105,7 @@ def test_a_host_install_killed_at_any_moment_serves_a_matching_pair_and_converge
 
 def test_bulk_issuance_killed_at_any_moment_converges_with_every_key_matching(tmp_path):
     ca = str(tmp_path / "ca")
-    authority.ensure_ca(ca, authority.CASpec(intermediate=True), None, pki.utcnow())
+    authority.ensure_ca(ca, authority.CASpec(intermediate=True), CAKeys(), pki.utcnow())
     names = [f"svc-{i}" for i in range(40)]
     rng = random.Random(20261203)
     for _kill in range(KILLS):
@@ -113,8 +115,8 @@ def test_bulk_issuance_killed_at_any_moment_converges_with_every_key_matching(tm
                 assert_pair_matches(os.path.join(ca, "issued", name))
     requests = authority.parse_requests([{"name": n, "subject_alt_name": [f"DNS:{n}"]} for n in names], {})
     with locking.ca_lock(ca, "mtls.fleet.certificates", 5):
-        authority.issue(os.path.join(ca, "issued"), requests, authority.load_issuer(ca, None), pki.Policy(), pki.utcnow())
-    again = authority.issue(os.path.join(ca, "issued"), requests, authority.load_issuer(ca, None), pki.Policy(), pki.utcnow())
+        authority.issue(os.path.join(ca, "issued"), requests, authority.load_issuer(ca, CAKeys()), pki.Policy(), pki.utcnow())
+    again = authority.issue(os.path.join(ca, "issued"), requests, authority.load_issuer(ca, CAKeys()), pki.Policy(), pki.utcnow())
     assert {o.status for o in again} == {"unchanged"}
     for name in names:
         assert_pair_matches(os.path.join(ca, "issued", name))
@@ -149,7 +151,7 @@ def kill_modules_mid_run(name, runs, tmp_path, check, rng):
 
 def test_the_modules_killed_mid_run_leave_matching_pairs_on_the_store_and_the_host(tmp_path):
     ca = str(tmp_path / "ca")
-    authority.ensure_ca(ca, authority.CASpec(intermediate=True), None, pki.utcnow())
+    authority.ensure_ca(ca, authority.CASpec(intermediate=True), CAKeys(), pki.utcnow())
     names = [f"svc-{i}" for i in range(40)]
     rng = random.Random(20261204)
     forced = {"ca_path": ca, "return_content": True,

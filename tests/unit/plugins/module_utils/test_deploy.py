@@ -8,18 +8,19 @@ import stat
 import pytest
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, deploy, files, pki, revocation
+from ansible_collections.mtls.fleet.plugins.module_utils.custody import CAKeys
 
 
 @pytest.fixture(name="ca")
 def fixture_ca(tmp_path):
     path = str(tmp_path / "ca")
-    authority.ensure_ca(path, authority.CASpec(intermediate=True), None, pki.utcnow())
+    authority.ensure_ca(path, authority.CASpec(intermediate=True), CAKeys(), pki.utcnow())
     return path
 
 
 def issue(ca, name, force=False):
     reqs = authority.parse_requests([{"name": name, "subject_alt_name": [f"DNS:{name}.example.com"]}], {})
-    authority.issue(os.path.join(ca, "issued"), reqs, authority.load_issuer(ca, None), pki.Policy(), pki.utcnow(), force=force)
+    authority.issue(os.path.join(ca, "issued"), reqs, authority.load_issuer(ca, CAKeys()), pki.Policy(), pki.utcnow(), force=force)
     directory = os.path.join(ca, "issued", name)
     return tuple(open(os.path.join(directory, f), "rb").read() for f in ("cert.pem", "key.pem"))
 
@@ -73,7 +74,7 @@ def test_a_mismatched_pair_is_refused_and_nothing_is_written(ca, tmp_path):
 
 def test_a_certificate_from_another_ca_is_refused(ca, tmp_path):
     other = str(tmp_path / "other")
-    authority.ensure_ca(other, authority.CASpec(common_name="Other"), None, pki.utcnow())
+    authority.ensure_ca(other, authority.CASpec(common_name="Other"), CAKeys(), pki.utcnow())
     cert, key = issue(other, "web")
     with pytest.raises(pki.PKIError, match="does not verify against ca_bundle"):
         deploy.install([deploy.ServiceFiles("web", str(tmp_path / "web"), cert, key)], bundle(ca), pki.utcnow())
@@ -84,7 +85,7 @@ def test_csr_mode_uses_the_key_on_the_host(ca, tmp_path):
     host_key = pki.KeyType.ECDSA_P256.generate()
     (tmp_path / "web" / "key.pem").write_bytes(pki.key_to_pem(host_key))
     reqs = authority.parse_requests([{"name": "web", "subject_alt_name": ["DNS:web"], "csr": pki.make_csr(host_key, "web").decode()}], {})
-    outcome = authority.issue(os.path.join(ca, "issued"), reqs, authority.load_issuer(ca, None), pki.Policy(), pki.utcnow())[0]
+    outcome = authority.issue(os.path.join(ca, "issued"), reqs, authority.load_issuer(ca, CAKeys()), pki.Policy(), pki.utcnow())[0]
     result = deploy.install([deploy.ServiceFiles("web", str(tmp_path / "web"), outcome.cert_pem)], bundle(ca), pki.utcnow())[0]
     assert result["changed"] and mode(tmp_path / "web" / "key.pem") == 0o600
 
@@ -143,7 +144,7 @@ def test_restore_previous_when_the_key_stayed_on_the_host(ca, tmp_path):
     certs = []
     for force in (False, True):
         reqs = authority.parse_requests([{"name": "web", "subject_alt_name": ["DNS:web"], "csr": pki.make_csr(host_key, "web").decode()}], {})
-        outcome = authority.issue(os.path.join(ca, "issued"), reqs, authority.load_issuer(ca, None), pki.Policy(), pki.utcnow(), force=force)[0]
+        outcome = authority.issue(os.path.join(ca, "issued"), reqs, authority.load_issuer(ca, CAKeys()), pki.Policy(), pki.utcnow(), force=force)[0]
         deploy.install([deploy.ServiceFiles("web", str(directory), outcome.cert_pem)], bundle(ca), pki.utcnow())
         certs.append(outcome.cert_pem)
     assert not (directory / "key.pem.previous").exists()
@@ -172,7 +173,7 @@ def test_rolling_back_a_bundle_only_change_keeps_the_certificate_that_was_served
 
 
 def test_crls_are_checked_then_installed_host_wide_and_idempotently(ca, tmp_path):
-    revocation.ensure_crls(ca, None, datetime.timedelta(days=30), pki.RenewBefore.parse("20d"), pki.utcnow())
+    revocation.ensure_crls(ca, CAKeys(), datetime.timedelta(days=30), pki.RenewBefore.parse("20d"), pki.utcnow())
     crl = open(os.path.join(ca, revocation.CRL_FILE), "rb").read()
     path = str(tmp_path / "etc-mtls" / "crl.pem")
     assert deploy.install_crl(path, crl, check_mode=True) and not os.path.exists(path)
@@ -242,7 +243,7 @@ def test_a_link_that_is_not_one_of_the_generations_is_refused(ca, tmp_path):
 
 
 def test_the_crl_directory_is_created_but_an_existing_one_is_never_loosened(ca, tmp_path):
-    revocation.ensure_crls(ca, None, datetime.timedelta(days=30), pki.RenewBefore.parse("20d"), pki.utcnow())
+    revocation.ensure_crls(ca, CAKeys(), datetime.timedelta(days=30), pki.RenewBefore.parse("20d"), pki.utcnow())
     crl = open(os.path.join(ca, revocation.CRL_FILE), "rb").read()
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
@@ -266,7 +267,7 @@ def test_restore_previous_after_a_new_key_was_made_on_the_host_puts_the_old_pair
             batch.add(str(directory / "key.pem"), pki.key_to_pem(key), 0o600)
             batch.commit()
         reqs = authority.parse_requests([{"name": "web", "subject_alt_name": ["DNS:web"], "csr": pki.make_csr(key, "web").decode()}], {})
-        outcome = authority.issue(os.path.join(ca, "issued"), reqs, authority.load_issuer(ca, None), pki.Policy(), pki.utcnow(), force=True)[0]
+        outcome = authority.issue(os.path.join(ca, "issued"), reqs, authority.load_issuer(ca, CAKeys()), pki.Policy(), pki.utcnow(), force=True)[0]
         deploy.install([deploy.ServiceFiles("web", str(directory), outcome.cert_pem)], bundle(ca), pki.utcnow())
         certs.append(outcome.cert_pem)
     deploy.restore_previous([deploy.ServiceFiles("web", str(directory), b"")], pki.utcnow())

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, locking, pki, revocation, rollover
+from ansible_collections.mtls.fleet.plugins.module_utils.custody import CAKeys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 COLLECTIONS = os.path.join(ROOT, ".build", "collections")
@@ -21,7 +22,7 @@ COLLECTIONS = os.path.join(ROOT, ".build", "collections")
 @pytest.fixture(name="ca")
 def fixture_ca(tmp_path):
     path = str(tmp_path / "ca")
-    authority.ensure_ca(path, authority.CASpec(intermediate=True), None, pki.utcnow())
+    authority.ensure_ca(path, authority.CASpec(intermediate=True), CAKeys(), pki.utcnow())
     return path
 
 
@@ -65,7 +66,7 @@ def test_concurrent_issuance_revocation_and_a_rollover_phase_keep_every_change(c
     assert {entry["name"] for entry in revocation.read_revocations(ca)} == set(first)
     state = rollover.read_state(ca)
     assert state.kind == "root" and state.in_progress and os.path.exists(os.path.join(ca, authority.NEXT, authority.ROOT_CERT))
-    issuer = authority.load_issuer(ca, None)
+    issuer = authority.load_issuer(ca, CAKeys())
     for i in range(8):
         chain = pki.load_certificates(open(os.path.join(ca, "issued", f"new-{i}", "cert.pem"), "rb").read(), "cert")
         key = pki.load_private_key(open(os.path.join(ca, "issued", f"new-{i}", "key.pem"), "rb").read(), "key")

@@ -7,6 +7,7 @@ import stat
 import pytest
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki, revocation, rollover
+from ansible_collections.mtls.fleet.plugins.module_utils.custody import CAKeys
 from ansible_collections.mtls.fleet.tests.unit.plugins.module_utils.helpers import DAY, NOW
 
 SPEC = authority.CASpec(intermediate=True)
@@ -16,7 +17,7 @@ ROOT, INTERMEDIATE = rollover.Kind.ROOT, rollover.Kind.INTERMEDIATE
 @pytest.fixture(name="ca")
 def fixture_ca(tmp_path):
     path = str(tmp_path / "ca")
-    authority.ensure_ca(path, SPEC, None, NOW)
+    authority.ensure_ca(path, SPEC, CAKeys(), NOW)
     return path
 
 
@@ -25,7 +26,7 @@ def bundle_names(ca):
 
 
 def issuer_name(ca):
-    return pki.common_name_of(authority.load_issuer(ca, None).cert)
+    return pki.common_name_of(authority.load_issuer(ca, CAKeys()).cert)
 
 
 def mode(path):
@@ -33,23 +34,23 @@ def mode(path):
 
 
 def run(ca, phase, kind=None, now=NOW):
-    step = rollover.begin(ca, phase, kind, SPEC, None, now)
-    rollover.verified(ca, phase, now)
+    step = rollover.begin(ca, phase, kind, SPEC, CAKeys(), now)
+    rollover.verified(ca, phase, CAKeys(), now)
     return step
 
 
 def test_root_rollover_phase_by_phase(ca):
     old_root = open(os.path.join(ca, authority.ROOT_CERT), "rb").read()
 
-    step = rollover.begin(ca, "trust", ROOT, SPEC, None, NOW)
+    step = rollover.begin(ca, "trust", ROOT, SPEC, CAKeys(), NOW)
     assert step.changed and any("create root CA 'mtls.fleet root CA G2'" in a for a in step.actions)
     assert bundle_names(ca) == ["mtls.fleet root CA", "mtls.fleet root CA G2"]
     assert issuer_name(ca) == "mtls.fleet intermediate CA"  # the old CA still issues
     assert mode(os.path.join(ca, authority.NEXT, authority.ROOT_KEY)) == 0o600
     for directory in (authority.ROLLOVER, authority.NEXT, rollover.PROBES):
         assert mode(os.path.join(ca, directory)) == 0o700
-    assert not rollover.begin(ca, "trust", ROOT, SPEC, None, NOW).changed  # begun again: nothing new
-    rollover.verified(ca, "trust", NOW)
+    assert not rollover.begin(ca, "trust", ROOT, SPEC, CAKeys(), NOW).changed  # begun again: nothing new
+    rollover.verified(ca, "trust", CAKeys(), NOW)
 
     run(ca, "reissue")
     assert issuer_name(ca) == "mtls.fleet intermediate CA G2"
@@ -57,9 +58,9 @@ def test_root_rollover_phase_by_phase(ca):
     assert not os.path.exists(os.path.join(ca, authority.NEXT))
     assert bundle_names(ca) == ["mtls.fleet root CA", "mtls.fleet root CA G2"]
 
-    rollover.begin(ca, "retire", None, SPEC, None, NOW)
+    rollover.begin(ca, "retire", None, SPEC, CAKeys(), NOW)
     assert bundle_names(ca) == ["mtls.fleet root CA G2"]
-    finish = rollover.verified(ca, "retire", NOW)
+    finish = rollover.verified(ca, "retire", CAKeys(), NOW)
     assert any("destroy the old CA's keys" in a for a in finish.actions)
     assert not os.path.exists(os.path.join(ca, authority.PREVIOUS))
     assert not os.path.exists(os.path.join(ca, rollover.PROBES))
@@ -68,34 +69,34 @@ def test_root_rollover_phase_by_phase(ca):
     assert sorted(os.listdir(os.path.join(ca, rollover.RETIRED, archived[0]))) == [authority.INTERMEDIATE_CERT, authority.ROOT_CERT]
     state = rollover.status(ca, NOW)
     assert not state["in_progress"] and state["state"]["verified"] == list(rollover.PHASES)
-    assert authority.ensure_ca(ca, SPEC, None, NOW).warnings == []  # 'G2' is not drift
+    assert authority.ensure_ca(ca, SPEC, CAKeys(), NOW).warnings == []  # 'G2' is not drift
 
 
 def test_every_leaf_of_the_old_ca_is_due_after_reissue_begins(ca):
     requests = authority.parse_requests([{"name": "web", "subject_alt_name": ["DNS:web"]}], {})
     store = os.path.join(ca, authority.ISSUED)
-    authority.issue(store, requests, authority.load_issuer(ca, None), pki.Policy(), NOW)
+    authority.issue(store, requests, authority.load_issuer(ca, CAKeys()), pki.Policy(), NOW)
     run(ca, "trust", ROOT)
-    assert authority.issue(store, requests, authority.load_issuer(ca, None), pki.Policy(), NOW)[0].status == "unchanged"
-    rollover.begin(ca, "reissue", None, SPEC, None, NOW)
-    outcome = authority.issue(store, requests, authority.load_issuer(ca, None), pki.Policy(), NOW)[0]
+    assert authority.issue(store, requests, authority.load_issuer(ca, CAKeys()), pki.Policy(), NOW)[0].status == "unchanged"
+    rollover.begin(ca, "reissue", None, SPEC, CAKeys(), NOW)
+    outcome = authority.issue(store, requests, authority.load_issuer(ca, CAKeys()), pki.Policy(), NOW)[0]
     assert (outcome.status, outcome.reason) == ("renewed", "issuer_changed")
 
 
 def test_intermediate_rollover_keeps_the_bundle_and_revokes_the_old_intermediate(ca):
     bundle = open(os.path.join(ca, authority.BUNDLE), "rb").read()
-    old = authority.load_issuer(ca, None).cert
+    old = authority.load_issuer(ca, CAKeys()).cert
     run(ca, "trust", INTERMEDIATE)
     run(ca, "reissue")
     assert issuer_name(ca) == "mtls.fleet intermediate CA G2"
-    assert pki.signed_by(authority.load_issuer(ca, None).cert, authority.load_issuer(ca, None).roots[0])
-    rollover.begin(ca, "retire", None, SPEC, None, NOW)
+    assert pki.signed_by(authority.load_issuer(ca, CAKeys()).cert, authority.load_issuer(ca, CAKeys()).roots[0])
+    rollover.begin(ca, "retire", None, SPEC, CAKeys(), NOW)
     assert open(os.path.join(ca, authority.BUNDLE), "rb").read() == bundle
     assert old.serial_number in revocation.revoked_serials(ca)
-    revocation.ensure_crls(ca, None, 30 * DAY, pki.RenewBefore.parse("20d"), NOW)
+    revocation.ensure_crls(ca, CAKeys(), 30 * DAY, pki.RenewBefore.parse("20d"), NOW)
     root_crl = pki.load_crls(open(os.path.join(ca, revocation.CRL_FILE), "rb").read(), "crl")[0]
     assert pki.crl_serials(root_crl) == {old.serial_number}
-    rollover.verified(ca, "retire", NOW)
+    rollover.verified(ca, "retire", CAKeys(), NOW)
     assert not rollover.status(ca, NOW)["in_progress"]
 
 
@@ -104,7 +105,7 @@ def test_generations_share_one_counter_so_no_two_cas_are_named_alike(ca):
         run(ca, phase, ROOT)  # root and intermediate G2
     for phase in rollover.PHASES:
         run(ca, phase, INTERMEDIATE)  # intermediate G3
-    step = rollover.begin(ca, "trust", ROOT, SPEC, None, NOW + DAY)
+    step = rollover.begin(ca, "trust", ROOT, SPEC, CAKeys(), NOW + DAY)
     assert any("'mtls.fleet root CA G4'" in a for a in step.actions)
     assert any("'mtls.fleet intermediate CA G4'" in a for a in step.actions)
     assert sorted(name.split("-")[0] for name in os.listdir(os.path.join(ca, rollover.RETIRED))) == ["G1", "G2"]
@@ -118,10 +119,10 @@ def test_reissue_finishes_a_swap_that_stopped_halfway(ca):
     for name in (authority.ROOT_CERT, authority.ROOT_KEY, authority.INTERMEDIATE_CERT, authority.INTERMEDIATE_KEY):
         with open(os.path.join(ca, authority.PREVIOUS, name), "wb") as handle:
             handle.write(open(os.path.join(ca, name), "rb").read())
-    rollover.begin(ca, "reissue", None, SPEC, None, NOW)
+    rollover.begin(ca, "reissue", None, SPEC, CAKeys(), NOW)
     assert open(os.path.join(ca, authority.ROOT_CERT), "rb").read() == new_root
     assert issuer_name(ca) == "mtls.fleet intermediate CA G2"
-    assert not rollover.begin(ca, "reissue", None, SPEC, None, NOW).changed  # and again: done
+    assert not rollover.begin(ca, "reissue", None, SPEC, CAKeys(), NOW).changed  # and again: done
 
 
 @pytest.mark.parametrize(
@@ -137,25 +138,25 @@ def test_out_of_order_phases_are_refused_and_say_what_is_next(ca, setup, call, m
     for phase, kind in setup:
         run(ca, phase, kind)
     with pytest.raises(pki.PKIError, match=message):
-        rollover.begin(ca, call[0], call[1], SPEC, None, NOW)
+        rollover.begin(ca, call[0], call[1], SPEC, CAKeys(), NOW)
 
 
 def test_verifying_a_phase_that_was_not_begun_is_refused(ca):
-    rollover.begin(ca, "trust", ROOT, SPEC, None, NOW)
+    rollover.begin(ca, "trust", ROOT, SPEC, CAKeys(), NOW)
     with pytest.raises(pki.PKIError, match="cannot be verified before trust"):
-        rollover.verified(ca, "reissue", NOW)
+        rollover.verified(ca, "reissue", CAKeys(), NOW)
 
 
 def test_intermediate_rollover_needs_an_intermediate(tmp_path):
     ca = str(tmp_path / "ca")
-    authority.ensure_ca(ca, authority.CASpec(intermediate=False), None, NOW)
+    authority.ensure_ca(ca, authority.CASpec(intermediate=False), CAKeys(), NOW)
     with pytest.raises(pki.PKIError, match="has no intermediate"):
-        rollover.begin(ca, "trust", INTERMEDIATE, SPEC, None, NOW)
+        rollover.begin(ca, "trust", INTERMEDIATE, SPEC, CAKeys(), NOW)
 
 
 def test_check_mode_reports_the_changes_and_writes_nothing(ca):
     before = sorted(os.listdir(ca))
-    step = rollover.begin(ca, "trust", ROOT, SPEC, None, NOW, check_mode=True)
+    step = rollover.begin(ca, "trust", ROOT, SPEC, CAKeys(), NOW, check_mode=True)
     assert step.changed and any("create root CA" in a for a in step.actions)
     assert sorted(os.listdir(ca)) == before
 

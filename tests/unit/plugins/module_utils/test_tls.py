@@ -15,19 +15,20 @@ import threading
 import pytest
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki, probe, revocation, rollover
+from ansible_collections.mtls.fleet.plugins.module_utils.custody import CAKeys
 
 
 @pytest.fixture(name="ca")
 def fixture_ca(tmp_path):
     path = str(tmp_path / "ca")
-    authority.ensure_ca(path, authority.CASpec(intermediate=True), None, pki.utcnow())
+    authority.ensure_ca(path, authority.CASpec(intermediate=True), CAKeys(), pki.utcnow())
     return path
 
 
 def issue(ca, name, profile="service", key_type="ecdsa-p256", sans=None):
     raw = [{"name": name, "profile": profile, "key_type": key_type,
             "subject_alt_name": sans or ["DNS:localhost", "IP:127.0.0.1", f"URI:spiffe://example.org/{name}"]}]
-    issuer = authority.load_issuer(ca, None)
+    issuer = authority.load_issuer(ca, CAKeys())
     outcome = authority.issue(os.path.join(ca, "issued"), authority.parse_requests(raw, {}), issuer, pki.Policy(), pki.utcnow())[0]
     return outcome.cert_path, os.path.join(ca, "issued", name, "key.pem")
 
@@ -107,7 +108,7 @@ def test_client_without_certificate_is_refused_on_read(ca, server):
 
 def test_client_from_a_foreign_ca_is_refused_on_read(ca, server, tmp_path):
     foreign = str(tmp_path / "foreign")
-    authority.ensure_ca(foreign, authority.CASpec(common_name="Foreign root"), None, pki.utcnow())
+    authority.ensure_ca(foreign, authority.CASpec(common_name="Foreign root"), CAKeys(), pki.utcnow())
     cert, key = issue(foreign, "intruder", profile="client")
     with pytest.raises((ssl.SSLError, ConnectionResetError)):
         request(server.port, os.path.join(ca, "ca-bundle.pem"), cert, key)
@@ -135,7 +136,7 @@ OPENSSL = shutil.which("openssl") or "openssl"  # installed by scripts/install-s
 @pytest.mark.parametrize("intermediate", [False, True])
 def test_openssl_x509_strict_agrees_with_the_profile(tmp_path, profile, purposes_ok, purposes_refused, intermediate):
     ca = str(tmp_path / "ca")
-    authority.ensure_ca(ca, authority.CASpec(intermediate=intermediate), None, pki.utcnow())
+    authority.ensure_ca(ca, authority.CASpec(intermediate=intermediate), CAKeys(), pki.utcnow())
     cert = issue(ca, "leaf", profile=profile)[0]
     chain = pki.load_certificates(open(cert, "rb").read(), cert)
     leaf_path, untrusted = tmp_path / "leaf.pem", tmp_path / "untrusted.pem"
@@ -170,7 +171,7 @@ CRL_LIFETIME, CRL_RENEW = datetime.timedelta(days=30), pki.RenewBefore.parse("20
 
 
 def publish_crls(ca):
-    revocation.ensure_crls(ca, None, CRL_LIFETIME, CRL_RENEW, pki.utcnow())
+    revocation.ensure_crls(ca, CAKeys(), CRL_LIFETIME, CRL_RENEW, pki.utcnow())
     return os.path.join(ca, revocation.CRL_FILE)
 
 
@@ -179,7 +180,7 @@ def test_revoked_client_is_refused_on_read_while_others_are_accepted(ca):
     revoked_cert, revoked_key = issue(ca, "compromised", profile="client")
     good_cert, good_key = issue(ca, "healthy", profile="client")
     server_cert, server_key = issue(ca, "server", profile="server")
-    revocation.revoke(ca, [revocation.RevokeRequest(name="compromised", reason=pki.RevocationReason.KEY_COMPROMISE)], None, pki.utcnow())
+    revocation.revoke(ca, [revocation.RevokeRequest(name="compromised", reason=pki.RevocationReason.KEY_COMPROMISE)], CAKeys(), pki.utcnow())
     server = MTLSServer(server_cert, server_key, bundle, crl=publish_crls(ca))
     try:
         with pytest.raises((ssl.SSLError, ConnectionResetError)):
@@ -235,7 +236,7 @@ def test_rollover_keeps_both_cas_clients_working_until_retire_then_refuses_the_o
             server.close()
 
     for phase in rollover.PHASES:
-        rollover.begin(ca, phase, kind, spec, None, pki.utcnow())
+        rollover.begin(ca, phase, kind, spec, CAKeys(), pki.utcnow())
         new_client = issue(ca, "new-client", profile="client") if phase != "trust" else None
         old = serve_and_ask(*old_pair, os.path.join(ca, f"old-{phase}"))
         if phase == "retire":
@@ -244,7 +245,7 @@ def test_rollover_keeps_both_cas_clients_working_until_retire_then_refuses_the_o
             assert old == "hello old-client"
         if new_client:
             assert serve_and_ask(*(open(p, "rb").read() for p in new_client), os.path.join(ca, f"new-{phase}")) == "hello new-client"
-        rollover.verified(ca, phase, pki.utcnow())
+        rollover.verified(ca, phase, CAKeys(), pki.utcnow())
 
 
 def test_an_expired_crl_refuses_every_client(ca):
@@ -252,11 +253,11 @@ def test_an_expired_crl_refuses_every_client(ca):
     bundle = os.path.join(ca, "ca-bundle.pem")
     good_cert, good_key = issue(ca, "healthy", profile="client")
     server_cert, server_key = issue(ca, "server", profile="server")
-    revocation.ensure_crls(ca, None, CRL_LIFETIME, CRL_RENEW, pki.utcnow() - 40 * datetime.timedelta(days=1))
+    revocation.ensure_crls(ca, CAKeys(), CRL_LIFETIME, CRL_RENEW, pki.utcnow() - 40 * datetime.timedelta(days=1))
     server = MTLSServer(server_cert, server_key, bundle, crl=os.path.join(ca, revocation.CRL_FILE))
     try:
         with pytest.raises((ssl.SSLError, ConnectionResetError)):
             request(server.port, bundle, good_cert, good_key)
     finally:
         server.close()
-    assert revocation.ensure_crls(ca, None, CRL_LIFETIME, CRL_RENEW, pki.utcnow()).changed  # and the next run replaces it
+    assert revocation.ensure_crls(ca, CAKeys(), CRL_LIFETIME, CRL_RENEW, pki.utcnow()).changed  # and the next run replaces it
