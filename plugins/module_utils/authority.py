@@ -255,12 +255,18 @@ def load_issuer(path: str, keys: CAKeys) -> pki.Issuer:
 @dataclass(frozen=True)
 class Request:
     spec: pki.LeafSpec
-    csr: object = None  # x509 CSR: the key lives on the host and never reaches the CA
+    csr: object = None  # x509 CSR of the key the host serves with: the key lives there and never reaches the CA
+    next_csr: object = None  # x509 CSR of the key the host keeps ready for its next certificate
     rotate_key: bool = True
     force: bool = False
 
+    @property
+    def on_host(self) -> bool:
+        return self.csr is not None or self.next_csr is not None
 
-REQUEST_FIELDS = ("name", "common_name", "subject_alt_name", "profile", "key_type", "lifetime", "renew_before", "rotate_key", "csr", "force")
+
+REQUEST_FIELDS = ("name", "common_name", "subject_alt_name", "profile", "key_type", "lifetime", "renew_before", "rotate_key", "csr",
+                  "next_csr", "force")
 
 
 def parse_requests(raw_requests, defaults: dict) -> list:
@@ -290,8 +296,10 @@ def _parse_request(raw, defaults) -> Request:
     name = str(value["name"] or "")
     if not _SAFE_NAME.fullmatch(name):
         raise pki.PKIError(f"name: {name!r} must start with a letter or digit and hold only letters, digits, '.', '_' and '-'")
-    csr = pki.load_csr(value["csr"].encode() if isinstance(value["csr"], str) else value["csr"], "csr") if value["csr"] else None
-    key_type = pki.KeyType.of(csr.public_key()) if csr else pki.KeyType.parse(value["key_type"] or "ecdsa-p256")
+    csr, next_csr = (pki.load_csr(value[field].encode() if isinstance(value[field], str) else value[field], field) if value[field] else None
+                     for field in ("csr", "next_csr"))
+    wanted = next_csr or csr  # the host makes its next key of the type it was asked for
+    key_type = pki.KeyType.of(wanted.public_key()) if wanted else pki.KeyType.parse(value["key_type"] or "ecdsa-p256")
     spec = pki.LeafSpec(
         name=name,
         common_name=pki.check_common_name(str(value["common_name"] or name)),
@@ -301,7 +309,8 @@ def _parse_request(raw, defaults) -> Request:
         lifetime=pki.parse_duration(value["lifetime"] or pki.DEFAULT_LEAF_LIFETIME, "lifetime"),
         renew_before=pki.RenewBefore.parse(value["renew_before"] or pki.DEFAULT_RENEW_BEFORE),
     )
-    return Request(spec=spec, csr=csr, rotate_key=bool(value["rotate_key"]) if value["rotate_key"] is not None else True, force=bool(value["force"]))
+    return Request(spec=spec, csr=csr, next_csr=next_csr, force=bool(value["force"]),
+                   rotate_key=bool(value["rotate_key"]) if value["rotate_key"] is not None else True)
 
 
 @dataclass
@@ -376,7 +385,7 @@ def plan_without_ca(store: str, requests) -> list:
     """Check mode before the CA exists (a first rollout): every request would be issued."""
     return [
         Outcome(r.spec.name, "issued", pki.Reason.MISSING.value, "the CA does not exist yet (check mode)",
-                os.path.join(store, r.spec.name, CERT_FILE), None if r.csr is not None else os.path.join(store, r.spec.name, KEY_FILE),
+                os.path.join(store, r.spec.name, CERT_FILE), None if r.on_host else os.path.join(store, r.spec.name, KEY_FILE),
                 None, None)
         for r in requests
     ]
@@ -393,10 +402,10 @@ def _issue_one(store, request: Request, issuer, now, force, revoked, renew_revok
     spec = request.spec
     directory = os.path.join(store, spec.name)
     cert_path = os.path.join(directory, CERT_FILE)
-    key_path = None if request.csr is not None else os.path.join(directory, KEY_FILE)
+    key_path = None if request.on_host else os.path.join(directory, KEY_FILE)
     existing_pem, chain, key = _read_existing(cert_path, key_path)
-    if request.csr is not None:
-        key_problem = _key_problem(chain, request.csr.public_key(), "the certificate's key differs from the CSR's key (new CSR)")
+    if request.on_host:
+        key_problem = _host_key_problem(chain, request)
     elif isinstance(key, pki.PKIError):
         key_problem, key = str(key), None
     else:
@@ -411,13 +420,13 @@ def _issue_one(store, request: Request, issuer, now, force, revoked, renew_revok
         return Outcome(spec.name, "unchanged", None, verdict.detail, cert_path, key_path, before, before, existing_pem), None
 
     files = {}
-    if request.csr is None:
+    if request.on_host:
+        public_key = _host_key_to_certify(request, spec)
+    else:
         keep_key = not request.rotate_key and key is not None and pki.KeyType.of(key) is spec.key_type
         private_key = key if keep_key else spec.key_type.generate()
         files[KEY_FILE] = (read_file(key_path) if keep_key else pki.key_to_pem(private_key), PRIVATE_MODE)
         public_key = private_key.public_key()
-    else:
-        public_key = request.csr.public_key()
     leaf = pki.build_leaf(spec, public_key, issuer, now)
     cert_pem = pki.chain_to_pem((leaf, *issuer.chain))
     files[CERT_FILE] = (cert_pem, PUBLIC_MODE)
@@ -448,6 +457,25 @@ def _read_existing(cert_path, key_path):
             except pki.PKIError as exc:
                 key = exc
     return cert_pem, chain, key
+
+
+def _host_key_problem(chain, request: Request):
+    """Keys on hosts: the certificate in the store is fine for either of the host's keys (it may be
+    for the next key when the host's rollout of it failed or is still to come)."""
+    keys = [csr.public_key() for csr in (request.csr, request.next_csr) if csr is not None]
+    if not isinstance(chain, list) or any(not pki.key_mismatch(chain[0], key) for key in keys):
+        return None
+    return "the certificate is for neither of the host's keys (the host made new ones)"
+
+
+def _host_key_to_certify(request: Request, spec):
+    """A renewal certifies the host's next key (a new key at every renewal, as with central keys),
+    unless keys are kept (rotate_key false) and the key in use is still of the wanted type."""
+    current = request.csr.public_key() if request.csr is not None else None
+    keep = not request.rotate_key and current is not None and pki.KeyType.of(current) is spec.key_type
+    if keep or request.next_csr is None:
+        return current
+    return request.next_csr.public_key()
 
 
 def _key_problem(chain, key, message):

@@ -32,6 +32,7 @@ class ServiceFiles:
     directory: str
     certificate: bytes
     private_key: bytes | None = None  # None: the key is already on the host (CSR mode)
+    next_key_path: str | None = None  # CSR mode with keys new at every renewal: the key kept ready for the next certificate
     uid: int = -1
     gid: int = -1
     key_mode: int = 0o600
@@ -56,17 +57,17 @@ def _install(services, bundle, now, check_mode):
 
     results, switches = [], []
     if not check_mode:
-        for parent in sorted({layout.parent for _service, _leaf, _previous, layout in plans}):
+        for parent in sorted({layout.parent for _service, _leaf, _previous, layout, _key in plans}):
             require_safe_directory(parent)
             generations.remove_leftovers(parent, DIRECTORY_MODE)
     try:
-        for service, leaf, previous, layout in plans:
-            wanted = _wanted_files(service, bundle, layout)
+        for service, leaf, previous, layout, key_pem in plans:
+            wanted = _wanted_files(service, bundle, key_pem)
             replaced = sorted(name for name, (content, _mode) in wanted.items() if layout.read(name) != content)
             if replaced:
                 changed = True
                 if not check_mode:
-                    switches.append((layout, layout.write(wanted, service.gid)))
+                    switches.append((service, layout, layout.write(wanted, service.gid), key_pem))
             else:
                 changed = layout.fix_owner_and_modes(wanted, service.gid, check_mode)
             results.append({
@@ -76,11 +77,13 @@ def _install(services, bundle, now, check_mode):
                 "not_after": f"{pki.not_after(leaf):%Y-%m-%dT%H:%M:%SZ}", **_paths(service),
             })
     except BaseException:
-        for _layout, generation in switches:  # nothing was switched yet: the served files stay
+        for _service, _layout, generation, _key in switches:  # nothing was switched yet: the served files stay
             shutil.rmtree(generation, ignore_errors=True)
         raise
-    for layout, generation in switches:
+    for service, layout, generation, key_pem in switches:
         layout.switch_to(generation)
+        if service.next_key_path and read_file(service.next_key_path) == key_pem:
+            _renew_next_key(service, key_pem)
     return results
 
 
@@ -185,8 +188,7 @@ def _generations(service):
     return generations.Generations(service.directory, DIRECTORY_MODE, uid=0)
 
 
-def _wanted_files(service, bundle, layout) -> dict:
-    key = service.private_key if service.private_key is not None else layout.read(KEY_FILE)
+def _wanted_files(service, bundle, key) -> dict:
     return {KEY_FILE: (key, service.key_mode), CERT_FILE: (service.certificate, PUBLIC_MODE), BUNDLE_FILE: (bundle, PUBLIC_MODE)}
 
 
@@ -198,13 +200,8 @@ def _plan(service, roots, now):
     layout = _generations(service)
     chain = pki.load_certificates(service.certificate, "certificate")
     leaf = chain[0]
-    if service.private_key is not None:
-        key = pki.load_private_key(service.private_key, "private_key")
-    else:
-        key_pem = layout.read(KEY_FILE)
-        if key_pem is None:
-            raise pki.PKIError(f"no private key in {service.directory}; send private_key, or create it on the host with mtls.fleet.csr")
-        key = pki.load_private_key(key_pem, os.path.join(service.directory, KEY_FILE))
+    key_pem = service.private_key if service.private_key is not None else _host_key_for(service, layout, leaf)
+    key = pki.load_private_key(key_pem, "private_key" if service.private_key is not None else service.directory)
     if pki.key_mismatch(leaf, key):
         raise pki.PKIError("the certificate does not match its private key; refusing to install a pair nginx could not load")
     problem = pki.chain_problem(leaf, chain[1:], roots, now)
@@ -217,4 +214,30 @@ def _plan(service, roots, now):
             previous = pki.load_certificates(previous_pem, service.directory)[0]
         except pki.PKIError:
             previous = None
-    return service, leaf, previous, layout
+    return service, leaf, previous, layout, key_pem
+
+
+def _host_key_for(service, layout, leaf) -> bytes:
+    """CSR mode: the key on the host this certificate is for, the one in use or the next one."""
+    candidates = [(os.path.join(service.directory, KEY_FILE), layout.read(KEY_FILE))]
+    if service.next_key_path:
+        candidates.append((service.next_key_path, read_file(service.next_key_path)))
+    present = [(where, pem) for where, pem in candidates if pem is not None]
+    if not present:
+        raise pki.PKIError(f"no private key in {service.directory}; send private_key, or create it on the host with mtls.fleet.csr")
+    for where, pem in present:
+        try:
+            if not pki.key_mismatch(leaf, pki.load_private_key(pem, where)):
+                return pem
+        except pki.PKIError:
+            continue  # unreadable: the other one may be it
+    return present[0][1]  # refused by the caller as a mismatch
+
+
+def _renew_next_key(service, used_pem) -> None:
+    """The next key just went into service: keep a fresh one ready (same type, 0600, atomic), so
+    the next renewal certifies a new key again and a re-run finds nothing to do."""
+    used = pki.load_private_key(used_pem, service.next_key_path)
+    batch = FileBatch(keep_previous=False)
+    batch.add(service.next_key_path, pki.key_to_pem(pki.KeyType.of(used).generate()), 0o600, 0, 0)
+    batch.commit()

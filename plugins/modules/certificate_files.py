@@ -59,6 +59,15 @@ options:
       private_key:
         description: PEM of the private key. Leave out in CSR mode, where the key is already at C(<path>/key.pem).
         type: str
+      next_key_path:
+        description:
+          - CSR mode with a next key (see O(mtls.fleet.csr#module:next_path) of M(mtls.fleet.csr)), the path
+            where the host keeps the key for its next certificate.
+          - A certificate for that key is installed with it as a new generation (the key in use stays
+            with the previous generation, for a rollback), and a fresh next key of the same type takes
+            its place, so the next renewal certifies a new key again.
+        type: path
+        version_added: 0.4.0
       group:
         description: Group that owns the directory and files; with O(services[].key_mode=0640) it may read the key.
         type: str
@@ -173,6 +182,7 @@ def main():
                     path=dict(type="path", required=True),
                     certificate=dict(type="str"),
                     private_key=dict(type="str", no_log=True),
+                    next_key_path=dict(type="path", no_log=False),
                     group=dict(type="str", default="root"),
                     key_mode=dict(type="str", default="0600", choices=["0600", "0640"]),
                 ),
@@ -228,6 +238,7 @@ def _service(entry, restoring):
         directory=entry["path"],
         certificate=(entry["certificate"] or "").encode(),
         private_key=entry["private_key"].encode() if entry["private_key"] else None,
+        next_key_path=entry["next_key_path"],
         gid=gid,
         key_mode=int(entry["key_mode"], 8),
     )

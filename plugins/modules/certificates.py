@@ -28,6 +28,10 @@ description:
   - "CSR mode: a request that carries C(csr) (made on the host by M(mtls.fleet.csr)) gets a
     certificate for the CSR's key, which never reaches the CA. Only the key is taken from the CSR:
     names, profile and lifetime come from the request, never from the CSR."
+  - "With C(next_csr) too (the key the host keeps ready, see M(mtls.fleet.csr) O(mtls.fleet.csr#module:next_path)),
+    a renewal certifies the next key, so keys made on hosts are new at every renewal as central
+    ones are; with O(rotate_key=false) it certifies the key in use again. A certificate in the
+    store is current for either key."
   - Leaves carry BasicConstraints CA:FALSE and KeyUsage digitalSignature (plus keyEncipherment for
     RSA), both critical; the EKU of their profile; the SANs; random serials; a start backdated
     5 minutes for clock skew.
@@ -86,7 +90,14 @@ options:
         description: Defaults to O(rotate_key).
         type: bool
       csr:
-        description: PEM certificate signing request made on the host (CSR mode).
+        description: PEM certificate signing request made on the host (CSR mode), for the key it serves with.
+        type: str
+      next_csr:
+        description:
+          - PEM certificate signing request for the key the host keeps ready for its next certificate
+            (the RV(mtls.fleet.csr#module:next_csr) of M(mtls.fleet.csr)).
+          - A renewal certifies this key unless keys are kept. Without O(certificates[].csr) (the host
+            has no key in use yet) the first certificate is for it.
         type: str
       force:
         description: Renew this certificate now.
@@ -285,6 +296,7 @@ def main():
                     renew_before=dict(type="str"),
                     rotate_key=dict(type="bool"),
                     csr=dict(type="str"),
+                    next_csr=dict(type="str"),
                     force=dict(type="bool", default=False),
                 ),
             ),

@@ -142,6 +142,37 @@ def test_csr_mode_key_stays_on_the_host(tmp_path):
     assert run.rc == 0 and run.stats["changed"] == 0
 
 
+def served_public_key(host_dir):
+    done = subprocess.run(["openssl", "pkey", "-pubout", "-in", os.path.join(host_dir, "web", "key.pem")],
+                          capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def test_keys_made_on_the_host_are_new_at_every_renewal_and_roll_back_with_their_certificate(tmp_path):
+    extra = {"ca_dir": str(tmp_path / "ca"), "host_dir": str(tmp_path / "host"), "results_file": str(tmp_path / "r.json")}
+    os.makedirs(extra["host_dir"], mode=0o755)
+    first = playbook("hostkeys.yml", extra)
+    assert first.rc == 0 and first.stats["changed"] == 4, first.output
+    assert playbook("hostkeys.yml", extra).stats["changed"] == 0  # idempotent: the fresh next key was made by the install
+    keys = [served_public_key(extra["host_dir"])]
+    for _renewal in range(2):
+        run = playbook("hostkeys.yml", extra, "-e", "force=true", "-v")
+        assert run.rc == 0 and "PRIVATE KEY" not in run.output, run.output
+        keys.append(served_public_key(extra["host_dir"]))
+    assert len(set(keys)) == 3, "two forced renewals give three different keys"
+    with open(extra["results_file"]) as handle:
+        out = json.load(handle)
+    assert out["info"]["certificates"][0]["key_matches"] and out["issued"]["certificates"][0]["key_path"] is None
+    assert not [f for top, _dirs, names in os.walk(extra["ca_dir"]) for f in names if f == "key.pem"]  # never on the CA host
+    assert oct(os.stat(os.path.join(extra["host_dir"], ".web.next-key.pem")).st_mode & 0o777) == "0o600"
+
+    rolled = playbook("hostkeys.yml", extra, "-e", "rollback=true")
+    assert rolled.rc == 0, rolled.output
+    assert served_public_key(extra["host_dir"]) == keys[1]  # the old pair is served again
+    with open(extra["results_file"]) as handle:
+        assert json.load(handle)["info"]["certificates"][0]["key_matches"]
+
+
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
 
 
