@@ -15,6 +15,14 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   echo "$want" >"$stamp"
 fi
 
+# A lab CA host with its keys in a token needs python-pkcs11, which Debian 12 does not package: the
+# wheel for the lab's Python (3.11, as here) is copied to it (molecule scenario ca_host).
+wheel=$(grep '^python-pkcs11==' requirements-dev.txt | cut -d' ' -f1)
+if ! ls .build/wheels/python_pkcs11-"${wheel#*==}"-*.whl >/dev/null 2>&1; then
+  echo "install: $wheel wheel for the lab (.build/wheels)"
+  .venv/bin/pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: -d .build/wheels "$wheel"
+fi
+
 # ansible-test installs its own tools into the environment it runs from, so it gets a venv of its own.
 if [ ! -x .build/sanity-venv/bin/ansible-test ]; then
   echo "install: ansible-test environment (.build/sanity-venv)"

@@ -13,7 +13,7 @@ import tarfile
 import yaml
 
 REQUIRED = [
-    "LICENSE", "README.md", "CHANGELOG.rst", "requirements.txt", "bindep.txt", "meta/runtime.yml",
+    "LICENSE", "README.md", "CHANGELOG.rst", "requirements.txt", "bindep.txt", "meta/runtime.yml", "meta/execution-environment.yml",
     "changelogs/changelog.yaml", "playbooks/site.yml", "plugins/modules/host_requirements.py",
 ] + [f"roles/{role}/{path}" for role in ("mtls_ca", "mtls_certs", "mtls_nginx", "mtls_app", "mtls_schedule")
      for path in ("README.md", "meta/argument_specs.yml")]
@@ -36,17 +36,25 @@ def problems(tarball):
     found += [f"{path}: missing from the tarball" for path in REQUIRED if path not in names]
     found += [f"{name}: shipped, but it is development or local state (galaxy.yml build_ignore)"
               for name in names if any(fnmatch.fnmatch(name, pattern) for pattern in FORBIDDEN)]
+    # Between releases main carries the next version: galaxy.yml names it, new plugins say they
+    # come with it, and antsibull-changelog release makes it a release.
     version = manifest["version"]
-    releases = changelog.get("releases") or {}
-    if version not in releases:
-        found.append(f"galaxy.yml version {version} has no release in changelogs/changelog.yaml (antsibull-changelog release)")
+    releases = sorted((changelog.get("releases") or {}), key=_key)
+    if version not in releases and (not releases or _key(version) <= _key(releases[-1])):
+        found.append(f"galaxy.yml version {version} is neither a release in changelogs/changelog.yaml nor the next one "
+                     f"(the last is {releases[-1] if releases else 'none'})")
     for name, text in sorted(plugins.items()):
         added = re.search(r"^version_added: *['\"]?([\d.]+)", text, re.M)
         if not added:
             found.append(f"{name}: no version_added")
-        elif added.group(1) not in releases:
-            found.append(f"{name}: version_added {added.group(1)} is not a release in changelogs/changelog.yaml")
+        elif added.group(1) not in releases and added.group(1) != version:
+            found.append(f"{name}: version_added {added.group(1)} is neither a release in changelogs/changelog.yaml "
+                         f"nor galaxy.yml's version {version}")
     return found
+
+
+def _key(version):
+    return tuple(int(part) for part in version.split("."))
 
 
 if __name__ == "__main__":
