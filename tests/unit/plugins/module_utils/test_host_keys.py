@@ -109,3 +109,14 @@ def test_a_certificate_for_the_next_key_not_yet_installed_is_not_issued_again(ca
     pending = issue(ca, host.request())
     assert pending.status == "unchanged" and pending.after.serial_number == renewed.after.serial_number
     assert install(ca, host, pending)["renewed"]
+
+
+def test_a_new_issuing_ca_re_keys_too(ca, tmp_path):
+    host = Host(str(tmp_path))
+    install(ca, host, issue(ca, host.request()))
+    in_use, ready = host.served_public_key(), host.next_public_key()
+    successor = str(tmp_path / "next-ca")  # as after a CA rollover's reissue phase: another CA signs
+    authority.ensure_ca(successor, authority.CASpec(intermediate=True, common_name="mtls.fleet root CA G2"), CAKeys(), pki.utcnow())
+    outcome, = authority.issue(os.path.join(ca, "issued"), authority.parse_requests([host.request()], {}),
+                               authority.load_issuer(successor, CAKeys()), pki.Policy(), pki.utcnow())
+    assert outcome.reason == "issuer_changed" and pki.public_bytes(outcome.after.public_key()) == ready != in_use
