@@ -52,15 +52,10 @@ class CAKeys:
 
     def load(self, stored: bytes, path: str):
         """The private key that the file at path holds (PEM) or names (PKCS#11 URI)."""
-        if stored.lstrip().startswith(URI_SCHEME.encode()):
-            uri = stored.strip().decode("utf-8", "replace")
-            if self.token is None:
-                raise pki.PKIError(
-                    f"{path} names a key in a PKCS#11 token ({uri}); give the token's options "
-                    "(pkcs11: module, token_label, pin; role variable mtls_ca_pkcs11)"
-                )
-            return self.token.key(uri, path)
-        return pki.load_private_key(stored, path, self.passphrase)
+        uri = token_reference(stored)
+        if uri is None:
+            return pki.load_private_key(stored, path, self.passphrase)
+        return self._token_for(uri, path).key(uri, path)
 
     def new(self, key_type: pki.KeyType, name: str, dry_run=False):
         """A new CA key for the CA called name: (key, what its file stores). dry_run (check mode)
@@ -75,14 +70,26 @@ class CAKeys:
 
     def destroy(self, stored: bytes | None, path: str) -> None:
         """Destroy the key a retired CA's file names in the token (a PEM file goes with its file)."""
-        if stored and stored.lstrip().startswith(URI_SCHEME.encode()):
-            if self.token is None:
-                raise pki.PKIError(f"{path} names a key in a PKCS#11 token; give the token's options to destroy it")
-            self.token.destroy(stored.strip().decode(), path)
+        uri = token_reference(stored)
+        if uri is not None:
+            self._token_for(uri, path).destroy(uri, path)
+
+    def _token_for(self, uri: str, path: str) -> Token:
+        if self.token is None:
+            raise pki.PKIError(f"{path} names a key in a PKCS#11 token ({uri}); give the token's options "
+                               "(pkcs11: module, token_label, pin; role variable mtls_ca_pkcs11)")
+        return self.token
 
     def close(self) -> None:
         if self.token is not None:
             self.token.close()
+
+
+def token_reference(stored: bytes | None) -> str | None:
+    """The PKCS#11 URI a CA key file holds instead of a key, or None for a PEM key."""
+    if stored and stored.lstrip().startswith(URI_SCHEME.encode()):
+        return stored.strip().decode("utf-8", "replace")
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
