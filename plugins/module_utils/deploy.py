@@ -22,6 +22,7 @@ from .files import FileBatch, FileError, read_file, require_safe_directory
 
 CERT_FILE, KEY_FILE, BUNDLE_FILE = "cert.pem", "key.pem", "ca-bundle.pem"
 DIRECTORY_MODE, PUBLIC_MODE = 0o750, 0o644
+MISMATCH = "the certificate does not match its private key; refusing to install a pair nginx could not load"
 # Two runs installing on one host at once (two operators) wait for each other this long.
 HOST_LOCK_TIMEOUT = 60.0
 
@@ -157,11 +158,23 @@ def _restore_previous(services, check_mode):
 def _matching_key_file(generation, leaf) -> str:
     """The key file in generation that leaf was issued for: key.pem, or the key.pem.previous that
     mtls.fleet.csr kept when it made a new key on the host while that generation was served."""
-    for name in (KEY_FILE, KEY_FILE + ".previous"):
-        pem = read_file(os.path.join(generation, name))
-        if pem is not None and not pki.key_mismatch(leaf, pki.load_private_key(pem, os.path.join(generation, name))):
-            return name
-    raise pki.PKIError("the previous certificate and key do not match; not restoring them")
+    names = (KEY_FILE, KEY_FILE + ".previous")
+    found = _key_of(leaf, [(os.path.join(generation, name), read_file(os.path.join(generation, name))) for name in names])
+    if found is None:
+        raise pki.PKIError("the previous certificate and key do not match; not restoring them")
+    return os.path.basename(found[0])
+
+
+def _key_of(leaf, candidates):
+    """The first (path, PEM) of candidates whose key leaf was issued for, or None; missing and
+    unreadable keys are passed over."""
+    for where, pem in candidates:
+        try:
+            if pem is not None and not pki.key_mismatch(leaf, pki.load_private_key(pem, where)):
+                return where, pem
+        except pki.PKIError:
+            continue
+    return None
 
 
 @contextlib.contextmanager
@@ -201,9 +214,8 @@ def _plan(service, roots, now):
     chain = pki.load_certificates(service.certificate, "certificate")
     leaf = chain[0]
     key_pem = service.private_key if service.private_key is not None else _host_key_for(service, layout, leaf)
-    key = pki.load_private_key(key_pem, "private_key" if service.private_key is not None else service.directory)
-    if pki.key_mismatch(leaf, key):
-        raise pki.PKIError("the certificate does not match its private key; refusing to install a pair nginx could not load")
+    if service.private_key is not None and pki.key_mismatch(leaf, pki.load_private_key(key_pem, "private_key")):
+        raise pki.PKIError(MISMATCH)
     problem = pki.chain_problem(leaf, chain[1:], roots, now)
     if problem:
         raise pki.PKIError(f"the certificate does not verify against ca_bundle: {problem}")
@@ -222,16 +234,12 @@ def _host_key_for(service, layout, leaf) -> bytes:
     candidates = [(os.path.join(service.directory, KEY_FILE), layout.read(KEY_FILE))]
     if service.next_key_path:
         candidates.append((service.next_key_path, read_file(service.next_key_path)))
-    present = [(where, pem) for where, pem in candidates if pem is not None]
-    if not present:
+    if all(pem is None for _where, pem in candidates):
         raise pki.PKIError(f"no private key in {service.directory}; send private_key, or create it on the host with mtls.fleet.csr")
-    for where, pem in present:
-        try:
-            if not pki.key_mismatch(leaf, pki.load_private_key(pem, where)):
-                return pem
-        except pki.PKIError:
-            continue  # unreadable: the other one may be it
-    return present[0][1]  # refused by the caller as a mismatch
+    found = _key_of(leaf, candidates)
+    if found is None:
+        raise pki.PKIError(MISMATCH)
+    return found[1]
 
 
 def _renew_next_key(service, used_pem) -> None:
