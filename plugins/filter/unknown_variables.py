@@ -24,7 +24,9 @@ options:
     type: path
     required: true
   results:
-    description: Names of the facts the role sets itself.
+    description:
+      - Other names with the role's prefix that are no option of the role and are not typos - the facts
+        the role sets itself, and the playbooks' own variables (C(mtls_nginx_group), the nginx hosts' group).
     type: list
     elements: str
     required: true

@@ -134,13 +134,15 @@ def test_accepts_fleet_clients_and_names_them(app):
 
 def test_refuses_a_client_without_a_certificate_on_read(app):
     _kind, fleet, port, _process, _client = app
-    assert probe.client_verdict(probe.probe("127.0.0.1", port, "localhost", fleet.bundle)) == "refused"
+    result = probe.probe("127.0.0.1", port, "localhost", fleet.bundle)
+    assert probe.client_verdict(result) == "refused", result
 
 
 def test_refuses_a_client_of_a_foreign_ca(app, tmp_path):
     _kind, fleet, port, _process, _client = app
     foreign = Fleet(tmp_path / "foreign")
-    assert probe.client_verdict(call(port, fleet.bundle, foreign.issue("intruder", profile="client"))) == "refused"
+    result = call(port, fleet.bundle, foreign.issue("intruder", profile="client"))
+    assert probe.client_verdict(result) == "refused", result
 
 
 def test_sighup_rotates_the_served_certificate_without_a_failed_request(app):
