@@ -34,7 +34,10 @@ def probe(host, port, server_name, ca_bundle, cert=None, key=None, path="/", tim
                 served = pki.load_certificates(ssl.DER_cert_to_PEM_cert(conn.getpeercert(binary_form=True)).encode(), "served")[0]
                 result.update(serial=pki.serial_text(served), not_after=f"{pki.not_after(served):%Y-%m-%dT%H:%M:%SZ}",
                               tls_version=conn.version())
-                conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n".encode())
+                try:
+                    conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n".encode())
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # it refused our certificate and hung up (TLS 1.3, seen with Python 3.13): its alert is read below
                 response = _read_all(conn)
     except (OSError, ssl.SSLError, pki.PKIError) as exc:
         result.update(error=f"{type(exc).__name__}: {exc}", seconds=round(time.monotonic() - start, 3))
