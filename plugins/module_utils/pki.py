@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import functools
 import ipaddress
 import re
 import traceback
@@ -459,8 +460,12 @@ def common_name_of(cert) -> str:
     return attrs[0].value if attrs else ""
 
 
+@functools.lru_cache(maxsize=4096)
 def signed_by(cert, issuer) -> bool:
-    """Whether issuer's key made cert's signature (works back to cryptography 38)."""
+    """Whether issuer's key made cert's signature (works back to cryptography 38).
+
+    Remembered per (cert, issuer) pair (certificates compare and hash by their DER): a verdict
+    checks a leaf's signature more than once, and every leaf's chain shares the same CAs."""
     if cert.issuer != issuer.subject:
         return False
     key = issuer.public_key()
