@@ -251,3 +251,33 @@ def test_ansible_doc_renders(kind, name):
 def test_every_module_is_covered():
     assert {name for kind, name in PLUGINS if kind == "module"} >= {
         "ca", "certificates", "certificate_info", "csr", "certificate_files", "nginx_config", "tls_probe"}
+
+
+@pytest.fixture(name="role")
+def fixture_role(tmp_path):
+    """A role whose spec wants demo_port, an int."""
+    (tmp_path / "role" / "meta").mkdir(parents=True)
+    (tmp_path / "role" / "meta" / "argument_specs.yml").write_text(
+        "argument_specs:\n  main:\n    short_description: demo\n    options:\n"
+        "      demo_port:\n        type: int\n        required: true\n        description: a port\n")
+    return {"role_dir": str(tmp_path / "role"), "results_file": str(tmp_path / "results.json")}
+
+
+def test_preflight_reports_the_spec_the_controller_and_the_host_at_once(role):
+    extra = dict(role, port="eighty", problems=["host localhost: mtls_demo is wrong; fix it"],
+                 executable={"path": "/nonexistent/nginx", "missing": "nginx is not installed; install it"})
+    messages = failure_messages("preflight.yml", extra)
+    assert len(messages) == 1, messages
+    spec, *others = messages[0].split("; ")
+    assert spec.startswith("host localhost: argument 'demo_port' is of type str") and "cannot be converted to an int" in spec, spec
+    assert others == ["host localhost: mtls_demo is wrong", "fix it", "host localhost: nginx is not installed", "install it"], others
+    assert not os.path.exists(role["results_file"])
+
+
+def test_preflight_passes_a_good_host(role):
+    extra = dict(role, port="8443", problems=[], executable={"path": sys.executable, "missing": "unused"})
+    run = playbook("preflight.yml", extra)
+    assert run.rc == 0 and run.stats["changed"] == 1, run.output  # the copy of the result
+    with open(role["results_file"]) as handle:
+        checked = json.load(handle)
+    assert checked["problems"] == [] and checked["host_reached"] and not checked["changed"]
