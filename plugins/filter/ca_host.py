@@ -40,7 +40,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
+from ansible_collections.mtls.fleet.plugins.module_utils.controller import is_controller
 
 
 def ca_host(hosts, hostvars):
@@ -54,7 +54,7 @@ def ca_host(hosts, hostvars):
         raise AnsibleFilterError(f"mtls_ca_host differs between the fleet's hosts ({said}); the fleet has one CA: set "
                                  "mtls_ca_host once, in group_vars/all or with -e")
     name = next(iter(named), "localhost")
-    local = name in LOCAL_NAMES
+    local = is_controller(name)
     if not local and name not in hostvars:
         raise AnsibleFilterError(f"mtls_ca_host is {name!r}, which is not in this run's inventory; add the CA host to "
                                  "the inventory or fix the name. A sliced job (AWX job slicing) gives each slice only its "

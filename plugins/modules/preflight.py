@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: preflight
 short_description: Check one role's settings and requirements on one host, in one task
-version_added: 0.3.0
+version_added: 0.4.0
 description:
   - Validates the role's variables against the C(main) entry point of its C(meta/argument_specs.yml),
     as Ansible's own role argument validation would, adds the problems the role found on the

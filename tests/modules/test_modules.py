@@ -13,6 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 PLUGINS = [("module", name[:-3]) for name in sorted(os.listdir(os.path.join(ROOT, "plugins", "modules"))) if name.endswith(".py")]
 PLUGINS += [("filter", name[:-3]) for name in sorted(os.listdir(os.path.join(ROOT, "plugins", "filter"))) if name.endswith(".py")]
+PLUGINS += [("test", name[:-3]) for name in sorted(os.listdir(os.path.join(ROOT, "plugins", "test"))) if name.endswith(".py")]
 Run = collections.namedtuple("Run", "rc stats output")
 
 

@@ -1,0 +1,104 @@
+# Copyright (c) mtls.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Plans and summaries as aligned lines of text. No Ansible imports.
+
+A list of lines is what stays readable in Ansible's default callback (a debug msg that is a list
+prints one line per item, where one string would print with escaped newlines).
+"""
+
+from __future__ import annotations
+
+
+def render(header, rows):
+    """Every column as wide as its widest cell, two spaces apart; the last one is not padded."""
+    cells = [[_text(cell) for cell in row] for row in [header, *rows]]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(header) - 1)]
+    return ["  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + row[-1:]).rstrip() for row in cells]
+
+
+def short_serial(serial):
+    return serial[:16] + ".." if serial else "-"
+
+
+def issuance(result):
+    """What a certificates run issued, renewed or kept, and why (its ``certificates`` and ``summary``)."""
+    rows = [(c["name"], c["status"], c.get("reason") or None, short_serial(c.get("serial")) if c.get("serial") else "(check mode)",
+             c.get("not_after")) for c in result["certificates"]]
+    summary = result["summary"]
+    return render(("CERTIFICATE", "STATUS", "REASON", "SERIAL", "NOT AFTER"), rows) + [
+        "%d issued, %d renewed, %d unchanged" % (summary["issued"], summary["renewed"], summary["unchanged"])]
+
+
+def fleet(probes_by_host):
+    """Each endpoint probed, per host: ``[(host, [tls_probe result with its loop item])]``. Probes
+    that did not run (check mode before a first rollout) are left out."""
+    rows = [(host, "%s/%s" % (probe["item"]["kind"], probe["item"]["service"]), probe["item"]["port"],
+             short_serial(probe["serial"]), probe["not_after"],
+             "serves new cert, HTTP %s %s" % (probe["status"], probe["tls_version"]))
+            for host, probes in probes_by_host for probe in probes if probe.get("serial")]
+    return render(("HOST", "ENDPOINT", "PORT", "SERIAL", "NOT AFTER", "CHECK"), rows)
+
+
+def rotation_plan(hosts, issued):
+    """What a rotation will do with each certificate: ``hosts`` is ``[(host, forced, inspected
+    certificates, requests)]`` (the host's copy, as certificate_info judged it, and the names the CA
+    store knows it by, in the same order); ``issued`` is the issuance result (the store's copy). Both
+    copies are judged: the store may hold a certificate the host never got (its rollout failed, or
+    the host was lost)."""
+    store = {cert["name"]: cert for cert in issued["certificates"]}
+    rows = []
+    for host, forced, inspected, requests in hosts:
+        for cert, request in zip(inspected, requests):
+            rows.append((host, cert["name"], (cert.get("serial") or "-")[:16], cert.get("days_left"), cert.get("reason") or "ok",
+                         planned_action(forced, cert, store[request["name"]])))
+    return render(("HOST", "SERVICE", "SERIAL NOW", "DAYS LEFT", "VERDICT", "ACTION"), rows)
+
+
+def planned_action(forced, installed, stored):
+    if forced:
+        return "renew (forced)"
+    if stored["status"] != "unchanged":
+        return "renew: " + stored["detail"]
+    if installed.get("renew") or stored["serial"] != installed.get("serial"):
+        return "install %s from the CA store" % stored["serial"][:16]
+    return "keep"
+
+
+def rotation_summary(hosts):
+    """What each host serves after a rotation: ``hosts`` is ``[(host, certificates before (as
+    inspected, or the services when the host was never read), generation served now, outcome)]``."""
+    rows = []
+    for host, before, serving, outcome in hosts:
+        now = {cert["name"]: cert for cert in serving}
+        for cert in before:
+            after = now.get(cert["name"], {})
+            unknown = "?" if outcome.startswith("lost") else cert.get("serial")
+            rows.append((host, cert["name"], (cert.get("serial") or "-")[:16], "->", (after.get("serial") or unknown or "-")[:16],
+                         after.get("not_after") or cert.get("not_after"), outcome))
+    return render(("HOST", "SERVICE", "OLD SERIAL", "", "NOW SERVING", "NOT AFTER", "RESULT"), rows)
+
+
+def revocation(crl, check_mode):
+    """What a crl run revoked (its ``revoked`` entries), then the CRLs' totals."""
+    rows = [(entry.get("name"), entry["serial"], entry["reason"], entry["status"]) for entry in crl["revoked"]]
+    return render(("CERTIFICATE", "SERIAL", "REASON", "STATUS"), rows) + [
+        "%sCRLs: %d revoked in all, next update %s" % ("(check mode: nothing recorded) " if check_mode else "",
+                                                       sum(c["revoked"] for c in crl["crls"]), crl.get("next_update") or "(check mode)")]
+
+
+def trust(results_by_host):
+    """Which CA's clients each endpoint accepts: ``[(host, trust check results)]``, each result
+    with its loop item ``[endpoint, {key: old|new}]`` and the ``client`` outcome."""
+    rows = []
+    for host, results in results_by_host:
+        clients = {}
+        for result in results:
+            endpoint, ca = result["item"]
+            clients.setdefault(endpoint["label"], (endpoint, {}))[1][ca["key"]] = result.get("client")
+        rows += [(host, "%s/%s" % (endpoint["kind"], endpoint["service"]), endpoint["port"], found.get("old"), found.get("new"))
+                 for endpoint, found in clients.values()]
+    return render(("HOST", "ENDPOINT", "PORT", "OLD-CA CLIENT", "NEW-CA CLIENT"), rows)
+
+
+def _text(value):
+    return "-" if value is None else str(value)
