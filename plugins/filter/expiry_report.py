@@ -41,7 +41,9 @@ _value:
   type: dict
   contains:
     rows:
-      description: One per certificate (C(host), C(service), C(serial), C(not_after), C(days_left), C(issuer), C(verdict), C(detail)) and one per host's CRL file (service C((CRLs))), soonest expiry first.
+      description:
+        - One per certificate (C(host), C(service), C(serial), C(not_after), C(days_left), C(issuer),
+          C(verdict), C(detail)) and one per host's CRL file (service C((CRLs))), soonest expiry first.
       type: list
       elements: dict
     alerts:

@@ -8,7 +8,7 @@ name: fleet_table
 short_description: What every endpoint serves, as lines of a table
 version_added: 0.4.0
 description:
-  - One line per mTLS endpoint probed by the health gate (its registered C(mtls_health)): host,
+  - One line per mTLS endpoint probed by the health gate (its registered C(mtls_health)) - host,
     endpoint, port, the serial served, its expiry and the check's outcome. Probes that did not
     run (check mode before a first rollout) are left out. Columns are as wide as their content.
   - A list of lines, which the default callback prints one per line.

@@ -81,9 +81,9 @@ def revocation_requests(hostvars, fleet_hosts, hosts, services, certificates, se
             if host in hosts or request["common_name"] in services:
                 selected.append((host, request["name"]))
     selected = _unique(selected)
-    requests = [{"name": name, "reason": reason} for name in _unique([name for _, name in selected] + _items(certificates))]
+    requests = [{"name": name, "reason": reason} for name in _unique([pair[1] for pair in selected] + _items(certificates))]
     requests += [{"serial": serial, "reason": reason} for serial in _items(serials)]
-    return {"requests": requests, "hosts": _unique([host for host, _ in selected])}
+    return {"requests": requests, "hosts": _unique([pair[0] for pair in selected])}
 
 
 def _items(value):
