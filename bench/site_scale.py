@@ -5,7 +5,9 @@
 Per size N: a fleet of 4 services with N/4 replicas each (one host per replica: its service
 identity and an nginx mTLS server), keys made centrally. mtls.fleet.site first run and idempotent
 re-run, then a forced mtls.fleet.rotate (default batches: at most 25% of a service's replicas at
-once). For the sizes in --baseline-sizes, ../shared/baseline-cc (`run.sh N 1`: the guide's flow,
+once) under load: every host answers through nginx with extensions/demo/files/echo.py, and
+extensions/demo/files/load.py runs on an extra lab host (load-01) against one replica of each
+service during the rotation (its failed requests are reported; the run stops if one failed). For the sizes in --baseline-sizes, ../shared/baseline-cc (`run.sh N 1`: the guide's flow,
 its first run and re-run) runs right before, on its own lab of the same size.
 Tasks per host = the play recap's `ok` count of a host that carries no run-once task (the
 median host), and of the first host, which also carries the play's run-once tasks (issuance, CRLs,
@@ -26,13 +28,13 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAB = "mtls-bench"
+DEMO_FILES = os.path.join(ROOT, "extensions", "demo", "files")
 SERVICES = ["api", "backend", "web", "worker"]
 GROUP_VARS = """\
-mtls_ca_path: {ca}
 mtls_certs_services:
-  - name: "{{{{ mtls_bench_service }}}}"
+  - name: "{{ mtls_bench_service }}"
 mtls_nginx_servers:
-  - service: "{{{{ mtls_bench_service }}}}"
+  - service: "{{ mtls_bench_service }}"
     listen: 8443
     proxy_pass: http://127.0.0.1:8080
 """
@@ -71,7 +73,7 @@ def baseline(size, directory, work):
 
 def measure(size, work):
     hosts = [f"svc-{i:02d}" for i in range(1, size + 1)]
-    run(["scripts/lab", "up", *hosts], dict(os.environ, MTLS_LAB=LAB))
+    run(["scripts/lab", "up", *hosts, "load-01"], dict(os.environ, MTLS_LAB=LAB))
     fleet = os.path.join(work, f"fleet-{size}")
     os.makedirs(os.path.join(fleet, "group_vars"))
     with open(os.path.join(fleet, "hosts.yml"), "w", encoding="utf-8") as handle:
@@ -79,17 +81,65 @@ def measure(size, work):
         handle.write("".join(f"        {h}: {{mtls_bench_service: {SERVICES[i % len(SERVICES)]}}}\n" for i, h in enumerate(hosts)))
         handle.write("    mtls_nginx:\n      children:\n        mtls_hosts:\n")
     with open(os.path.join(fleet, "group_vars", "all.yml"), "w", encoding="utf-8") as handle:
-        handle.write(GROUP_VARS.format(ca=os.path.join(fleet, "ca")))
+        handle.write(f"mtls_ca_path: {os.path.join(fleet, 'ca')}\n")
+    with open(os.path.join(fleet, "group_vars", "mtls_hosts.yml"), "w", encoding="utf-8") as handle:  # not load-01
+        handle.write(GROUP_VARS)
     inventories = [os.path.join(ROOT, ".lab", LAB, "inventory.yml"), os.path.join(fleet, "hosts.yml")]
     first = playbook("mtls.fleet.site", inventories)[0]
     rerun, recap = playbook("mtls.fleet.site", inventories)
     assert all(r["changed"] == 0 for r in recap.values()), recap
-    rotate, rotated = playbook("mtls.fleet.rotate", inventories, "-e", "mtls_rotate_force=all")
+    targets = start_load(hosts)
+    time.sleep(3)
+    try:
+        rotate, rotated = playbook("mtls.fleet.rotate", inventories, "-e", "mtls_rotate_force=all")
+    finally:
+        load = stop_load(targets)
     assert all(rotated[h]["changed"] > 0 for h in hosts), rotated
+    assert load["targets"] == len(targets) and load["sent"] > 100 and load["failed"] == 0, load
     oks = sorted(recap[h]["ok"] for h in hosts)
-    return {"hosts": size, "first_s": round(first, 1), "rerun_s": round(rerun, 1), "rotate_s": round(rotate, 1),
+    return {"hosts": size, "first_s": round(first, 1), "rerun_s": round(rerun, 1), "rotate_s": round(rotate, 1), "load": load,
             "tasks_per_host": int(statistics.median(oks)), "tasks_first_host": recap[hosts[0]]["ok"],
-            "load_before": os.getloadavg()[0]}
+            "load_after": os.getloadavg()[0]}
+
+
+def podman(*args, stdin=None):
+    return subprocess.run(["podman", *args], input=stdin, capture_output=True, text=True, check=True).stdout
+
+
+def start_load(hosts):
+    """Echo backends on every host; on load-01, one load per service (its first replica), calling
+    with svc-01's identity (read from the host, kept in load-01 only)."""
+    for host in hosts:
+        podman("cp", os.path.join(DEMO_FILES, "echo.py"), f"{LAB}-{host}:/root/echo.py")
+        podman("exec", f"{LAB}-{host}", "systemd-run", "--unit=bench-echo", "--collect", "/usr/bin/python3", "/root/echo.py")
+    loader = f"{LAB}-load-01"
+    podman("cp", os.path.join(DEMO_FILES, "load.py"), f"{loader}:/root/load.py")
+    podman("exec", loader, "mkdir", "-m", "0700", "-p", "/root/id")
+    for name in ("cert.pem", "key.pem", "ca-bundle.pem"):
+        content = podman("exec", f"{LAB}-{hosts[0]}", "cat", f"/etc/mtls/{SERVICES[0]}/{name}")
+        podman("exec", "-i", loader, "sh", "-c", f"umask 077; cat > /root/id/{name}", stdin=content)
+    targets = hosts[:len(SERVICES)]
+    for host in targets:
+        podman("exec", loader, "systemd-run", f"--unit=bench-load-{host}", "--collect", "/usr/bin/python3", "/root/load.py", host, "8443",
+               "/root/id/cert.pem", "/root/id/key.pem", "/root/id/ca-bundle.pem", f"/root/load-{host}.json", "--seconds", "900",
+               "--stop-file", "/run/bench-load.stop", "--workers", "2", "--expect-identity", SERVICES[0])
+    return targets
+
+
+def stop_load(targets):
+    loader = f"{LAB}-load-01"
+    time.sleep(3)
+    podman("exec", loader, "touch", "/run/bench-load.stop")
+    counts = {}
+    for host in targets:
+        for _ in range(60):
+            done = subprocess.run(["podman", "exec", loader, "cat", f"/root/load-{host}.json"], capture_output=True, text=True, check=False)
+            if done.returncode == 0:
+                counts[host] = json.loads(done.stdout)
+                break
+            time.sleep(0.5)
+    return {"sent": sum(c["sent"] for c in counts.values()), "failed": sum(c["failed"] for c in counts.values()),
+            "targets": len(counts), "errors": [e for c in counts.values() for e in c["errors"]]}
 
 
 def model(rows, key):
@@ -128,14 +178,15 @@ def main():
     with open(os.path.join(ROOT, "bench", "results", "site_scale.json"), "w", encoding="utf-8") as handle:
         json.dump({"date": datetime.date.today().isoformat(), "forks": 10, "cpus": os.cpu_count(), "rows": rows,
                    "model": models}, handle, indent=2)
-    print("| hosts | site first run | re-run | forced rotate | tasks per host (first host) | baseline first / re-run (tasks) "
+    print("| hosts | site first run | re-run | forced rotate (requests, failed) | tasks per host (first host) | baseline first / re-run (tasks) "
           "| first / baseline | re-run / baseline | rotate / re-run |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         b = r.get("baseline")
         side = (f"{b['first_s']} / {b['rerun_s']} s ({b['tasks_per_host']}) | {r['first_s'] / b['first_s']:.2f} | "
                 f"{r['rerun_s'] / b['rerun_s']:.2f}") if b else "- | - | -"
-        print(f"| {r['hosts']} | {r['first_s']} s | {r['rerun_s']} s | {r['rotate_s']} s | {r['tasks_per_host']} ({r['tasks_first_host']}) | "
+        print(f"| {r['hosts']} | {r['first_s']} s | {r['rerun_s']} s | {r['rotate_s']} s ({r['load']['sent']:,}, {r['load']['failed']}) | "
+              f"{r['tasks_per_host']} ({r['tasks_first_host']}) | "
               f"{side} | {r['rotate_s'] / r['rerun_s']:.2f} |")
     if models:
         print("\n| run | fixed | per host | predicted at {0} | measured at {0} | error | 500 hosts | 1,000 hosts |".format(rows[-1]["hosts"]))
