@@ -7,12 +7,17 @@ identity and an nginx mTLS server), keys made centrally. mtls.fleet.site first r
 re-run, then a forced mtls.fleet.rotate (default batches: at most 25% of a service's replicas at
 once) under load: every host answers through nginx with extensions/demo/files/echo.py, and
 extensions/demo/files/load.py runs on an extra lab host (load-01) against one replica of each
-service during the rotation (its failed requests are reported; the run stops if one failed). For the sizes in --baseline-sizes, ../shared/baseline-cc (`run.sh N 1`: the guide's flow,
-its first run and re-run) runs right before, on its own lab of the same size.
-Tasks per host = the play recap's `ok` count of a host that carries no run-once task (the
-median host), and of the first host, which also carries the play's run-once tasks (issuance, CRLs,
-tables). Writes bench/results/site_scale.json and prints markdown tables, including a cost model
-(seconds = fixed + per host x N, fitted on the two smallest sizes) and its error at the largest.
+service during the rotation (its failed requests are reported; the run stops if one failed).
+For the sizes in --baseline-sizes, ../shared/baseline-cc (`run.sh N 1`: the guide's flow, its
+first run and re-run) runs right before, on its own lab of the same size.
+
+Tasks per host = the play recap's `ok` count of a host that carries no run-once task (the median
+host), and of the first host, which also carries the play's run-once tasks (issuance, CRLs,
+tables). Controller CPU = user + system seconds of ansible-playbook and its workers (the
+baseline's from its own /usr/bin/time). Writes bench/results/site_scale.json and the plot
+docs/site_scale.svg, prints markdown tables and a cost model: seconds = fixed + per host x N,
+fitted on the two smallest sizes, with its error at the largest and what it says of 500 and
+1,000 hosts.
 """
 
 import argparse
@@ -21,6 +26,7 @@ import datetime
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -49,15 +55,21 @@ def run(cmd, env=None, cwd=ROOT):
 
 def playbook(name, inventories, *args):
     env = dict(os.environ, MTLS_LAB=LAB, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    start = time.perf_counter()
+    start, used = time.perf_counter(), _children_cpu()
     done = run(["ansible-playbook", *[f"-i{i}" for i in inventories], name, *args], env)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, _children_cpu() - used
     recap = {m.group(1): {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
              for m in re.finditer(r"^(\S+)\s+:\s+(ok=.*)$", done.stdout, re.M)}
     bad = {h: r for h, r in recap.items() if r["failed"] or r["unreachable"]}
     if bad:
         raise SystemExit(f"{name}: {bad}")
-    return elapsed, recap
+    return elapsed, cpu, recap
+
+
+def _children_cpu():
+    """CPU seconds (user + system) of finished child processes: ansible-playbook and its workers."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def baseline(size, directory, work):
@@ -68,6 +80,7 @@ def baseline(size, directory, work):
         rows = [r for r in csv.DictReader(handle, delimiter="\t") if r["N"] == str(size)][-2:]
     first, rerun = (next(r for r in rows if r["run"] == n) for n in ("1", "2"))
     return {"first_s": float(first["wall_s"]), "rerun_s": float(rerun["wall_s"]), "tasks_per_host": int(rerun["ok_per_host"]),
+            "first_cpu_s": float(first["user_s"]) + float(first["sys_s"]), "rerun_cpu_s": float(rerun["user_s"]) + float(rerun["sys_s"]),
             "curl_with_cert": rerun["curl_with_cert"], "load_before": float(first["load1_before"])}
 
 
@@ -85,19 +98,20 @@ def measure(size, work):
     with open(os.path.join(fleet, "group_vars", "mtls_hosts.yml"), "w", encoding="utf-8") as handle:  # not load-01
         handle.write(GROUP_VARS)
     inventories = [os.path.join(ROOT, ".lab", LAB, "inventory.yml"), os.path.join(fleet, "hosts.yml")]
-    first = playbook("mtls.fleet.site", inventories)[0]
-    rerun, recap = playbook("mtls.fleet.site", inventories)
+    first, first_cpu = playbook("mtls.fleet.site", inventories)[:2]
+    rerun, rerun_cpu, recap = playbook("mtls.fleet.site", inventories)
     assert all(r["changed"] == 0 for r in recap.values()), recap
     targets = start_load(hosts)
     time.sleep(3)
     try:
-        rotate, rotated = playbook("mtls.fleet.rotate", inventories, "-e", "mtls_rotate_force=all")
+        rotate, rotate_cpu, rotated = playbook("mtls.fleet.rotate", inventories, "-e", "mtls_rotate_force=all")
     finally:
         load = stop_load(targets)
     assert all(rotated[h]["changed"] > 0 for h in hosts), rotated
     assert load["targets"] == len(targets) and load["sent"] > 100 and load["failed"] == 0, load
     oks = sorted(recap[h]["ok"] for h in hosts)
     return {"hosts": size, "first_s": round(first, 1), "rerun_s": round(rerun, 1), "rotate_s": round(rotate, 1), "load": load,
+            "first_cpu_s": round(first_cpu, 1), "rerun_cpu_s": round(rerun_cpu, 1), "rotate_cpu_s": round(rotate_cpu, 1),
             "tasks_per_host": int(statistics.median(oks)), "tasks_first_host": recap[hosts[0]]["ok"],
             "load_after": os.getloadavg()[0]}
 
@@ -132,7 +146,7 @@ def stop_load(targets):
     podman("exec", loader, "touch", "/run/bench-load.stop")
     counts = {}
     for host in targets:
-        for _ in range(60):
+        for _attempt in range(60):
             done = subprocess.run(["podman", "exec", loader, "cat", f"/root/load-{host}.json"], capture_output=True, text=True, check=False)
             if done.returncode == 0:
                 counts[host] = json.loads(done.stdout)
@@ -154,6 +168,40 @@ def model(rows, key):
             "500_s": round(fixed + per_host * 500), "1000_s": round(fixed + per_host * 1000)}
 
 
+def svg(rows):
+    """Wall time against hosts: mtls.fleet (first run, re-run, forced rotation) and the baseline."""
+    width, height, pad = 640, 400, 50
+    top = max(max(r["first_s"], r["rotate_s"], r.get("baseline", {}).get("first_s", 0), r.get("baseline", {}).get("rerun_s", 0))
+              for r in rows) * 1.1
+    last = max(r["hosts"] for r in rows)
+
+    def point(hosts, seconds):
+        return f"{pad + (width - 2 * pad) * hosts / last:.1f},{height - pad - (height - 2 * pad) * seconds / top:.1f}"
+
+    series = [("community.crypto guide flow, first run", "#c0392b", "6,4", [(r["hosts"], r["baseline"]["first_s"]) for r in rows if "baseline" in r]),
+              ("community.crypto guide flow, re-run", "#e67e22", "6,4", [(r["hosts"], r["baseline"]["rerun_s"]) for r in rows if "baseline" in r]),
+              ("mtls.fleet.site, first run", "#1f6fb2", "", [(r["hosts"], r["first_s"]) for r in rows]),
+              ("mtls.fleet.site, re-run", "#5dade2", "", [(r["hosts"], r["rerun_s"]) for r in rows]),
+              ("mtls.fleet.rotate, forced, under load", "#1e8449", "", [(r["hosts"], r["rotate_s"]) for r in rows])]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
+             f'<rect width="{width}" height="{height}" fill="white"/>',
+             f'<polyline points="{point(0, top)} {point(0, 0)} {point(last, 0)}" fill="none" stroke="black"/>',
+             f'<text x="{width / 2}" y="{height - 12}" text-anchor="middle">hosts</text>',
+             f'<text x="14" y="{height / 2}" transform="rotate(-90 14 {height / 2})" text-anchor="middle">wall time (s)</text>']
+    for r in rows:
+        x = point(r["hosts"], 0).split(",")[0]
+        parts.append(f'<text x="{x}" y="{height - pad + 15}" text-anchor="middle">{r["hosts"]}</text>')
+    for seconds in range(0, int(top) + 1, 20):
+        y = point(0, seconds).split(",")[1]
+        parts.append(f'<text x="{pad - 6}" y="{float(y) + 4}" text-anchor="end">{seconds}</text>')
+    for index, (label, colour, dash, points) in enumerate(series):
+        parts.append(f'<polyline points="{" ".join(point(n, t) for n, t in points)}" fill="none" stroke="{colour}" stroke-width="2" '
+                     f'stroke-dasharray="{dash}"/>')
+        parts += [f'<circle cx="{point(n, t).split(",")[0]}" cy="{point(n, t).split(",")[1]}" r="3" fill="{colour}"/>' for n, t in points]
+        parts.append(f'<text x="{pad + 10}" y="{pad + 14 * index}" fill="{colour}">{label}</text>')
+    return "\n".join(parts + ["</svg>"])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 48])
@@ -173,11 +221,14 @@ def main():
                 run(["scripts/lab", "down"], dict(os.environ, MTLS_LAB=LAB))
             rows.append(row)
             print(json.dumps(row), flush=True)
-    models = {key: model(rows, key) for key in ("first_s", "rerun_s", "rotate_s")} if len(rows) >= 3 else {}
+    keys = ("first_s", "rerun_s", "rotate_s", "first_cpu_s", "rerun_cpu_s", "rotate_cpu_s")
+    models = {key: model(rows, key) for key in keys} if len(rows) >= 3 else {}
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     with open(os.path.join(ROOT, "bench", "results", "site_scale.json"), "w", encoding="utf-8") as handle:
         json.dump({"date": datetime.date.today().isoformat(), "forks": 10, "cpus": os.cpu_count(), "rows": rows,
                    "model": models}, handle, indent=2)
+    with open(os.path.join(ROOT, "docs", "site_scale.svg"), "w", encoding="utf-8") as handle:
+        handle.write(svg(rows))
     print("| hosts | site first run | re-run | forced rotate (requests, failed) | tasks per host (first host) | baseline first / re-run (tasks) "
           "| first / baseline | re-run / baseline | rotate / re-run |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -192,8 +243,12 @@ def main():
         print("\n| run | fixed | per host | predicted at {0} | measured at {0} | error | 500 hosts | 1,000 hosts |".format(rows[-1]["hosts"]))
         print("|---|---|---|---|---|---|---|---|")
         for key, m in models.items():
-            print(f"| {key[:-2]} | {m['fixed_s']} s | {m['per_host_s']} s | {m['predicted_s']} s | {m['measured_s']} s | "
+            print(f"| {key[:-2].replace('_', ' ')} | {m['fixed_s']} s | {m['per_host_s']} s | {m['predicted_s']} s | {m['measured_s']} s | "
                   f"{m['error']:+.0%} | {m['500_s']} s | {m['1000_s']} s |")
+        cores = os.cpu_count()
+        print(f"\nController CPU / {cores} cores, the least wall time when hosts do not share the controller's cores:")
+        for key in ("first_cpu_s", "rerun_cpu_s", "rotate_cpu_s"):
+            print(f"- {key[:-6]}: 500 hosts {models[key]['500_s'] / cores:.0f} s, 1,000 hosts {models[key]['1000_s'] / cores:.0f} s")
 
 
 if __name__ == "__main__":

@@ -14,9 +14,24 @@ import argparse
 import http.client
 import json
 import os
+import socket
 import ssl
 import threading
 import time
+
+
+class PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """Connects to the address resolved at start, and verifies the server's name as usual: the
+    load measures the servers during a rotation, not the lab's DNS (a lookup that failed once in
+    ~25,000 counted as a failed request)."""
+
+    def __init__(self, host, port, address, **kwargs):
+        super().__init__(host, port, **kwargs)
+        self.address = address
+
+    def connect(self):
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
 class Contexts:
@@ -50,7 +65,7 @@ def worker(args, contexts, keep_alive, counts, lock, deadline):
         for attempt in (1, 2):
             try:
                 if conn is None:
-                    conn = http.client.HTTPSConnection(args.host, args.port, context=contexts.get(), timeout=10)
+                    conn = PinnedHTTPSConnection(args.host, args.port, args.address, context=contexts.get(), timeout=10)
                 conn.request("GET", "/", headers={"Connection": "keep-alive" if keep_alive else "close"})
                 reply = conn.getresponse()
                 body = reply.read()
@@ -89,6 +104,7 @@ def main():
     parser.add_argument("--expect-identity", default="frontend", help="the caller identity the server must report")
     args = parser.parse_args()
     args.port = int(args.port)
+    args.address = socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)[0][4][0]
     contexts = Contexts(args)
     counts = {"sent": 0, "failed": 0, "retried": 0, "errors": {}}
     lock = threading.Lock()
