@@ -20,7 +20,6 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         del tmp
-        self._supports_check_mode = True
         host = task_vars.get("inventory_hostname")
         problems = ["host %s: %s" % (host, message) for message in self._argument_errors(task_vars)]
         problems += list(self._task.args.get("problems") or [])
