@@ -3,7 +3,9 @@
 import collections
 import json
 import os
+import pwd
 import re
+import stat
 import subprocess
 import sys
 
@@ -283,3 +285,53 @@ def test_preflight_passes_a_good_host(role):
     with open(role["results_file"]) as handle:
         checked = json.load(handle)
     assert checked["problems"] == [] and checked["host_reached"] and not checked["changed"]
+
+
+@pytest.fixture(name="app")
+def fixture_app(tmp_path):
+    """Paths for an app owned by someone else than the user running (when that is root)."""
+    owner, group = ("nobody", "nogroup") if os.geteuid() == 0 else (str(os.geteuid()), str(os.getegid()))
+    return {"app_dir": str(tmp_path / "opt" / "app"), "source_dir": str(tmp_path / "mtls"), "service": "api", "owner": owner, "group": group}
+
+
+def test_app_files_check_then_converge_then_idempotent_then_relinked(app):
+    certs = os.path.join(app["app_dir"], "certs")
+    run = playbook("app_files.yml", app, "--check", "--diff")
+    assert run.rc == 0 and run.stats["changed"] == 1 and "-> " + app["source_dir"] + "/api/cert.pem" in run.output, run.output
+    assert not os.path.exists(app["app_dir"])  # check mode changed nothing
+
+    run = playbook("app_files.yml", app)
+    assert run.rc == 0 and run.stats["changed"] == 1, run.output
+    st = os.lstat(certs)
+    owner_uid = pwd.getpwnam(app["owner"]).pw_uid if not app["owner"].isdigit() else int(app["owner"])
+    assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o750, owner_uid)
+    assert os.readlink(os.path.join(certs, "server-key.pem")) == app["source_dir"] + "/api/key.pem"
+    assert os.lstat(os.path.join(certs, "server-key.pem")).st_uid == owner_uid
+    env = os.stat(os.path.join(app["app_dir"], "env"))
+    assert (stat.S_IMODE(env.st_mode), env.st_uid) == (0o640, 0 if os.geteuid() == 0 else env.st_uid)
+
+    assert playbook("app_files.yml", app).stats["changed"] == 0
+
+    run = playbook("app_files.yml", dict(app, service="web"), "--diff")
+    assert run.rc == 0 and run.stats["changed"] == 1, run.output
+    assert os.readlink(os.path.join(certs, "server-cert.pem")) == app["source_dir"] + "/web/cert.pem"
+    assert [name for name in os.listdir(certs) if name.endswith(".tmp")] == []
+
+
+def test_app_files_never_replace_a_file_with_a_link(app):
+    assert playbook("app_files.yml", app).rc == 0
+    key = os.path.join(app["app_dir"], "certs", "server-key.pem")
+    os.unlink(key)
+    with open(key, "w") as handle:
+        handle.write("the app's own file\n")
+    message, = failure_messages("app_files.yml", app)
+    assert message == f"{key} exists and is not a link; move it away (mtls_app links the app's file names to the certificate " \
+                      "generation mtls_certs keeps current)", message
+    with open(key) as handle:
+        assert handle.read() == "the app's own file\n"
+
+
+def test_app_files_name_a_missing_owner(app):
+    message, = failure_messages("app_files.yml", dict(app, owner="no-such-user-mtls"))
+    assert message == "owner: 'no-such-user-mtls' does not exist on this host; create the user, or name another", message
+    assert not os.path.exists(app["app_dir"])
