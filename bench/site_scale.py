@@ -14,10 +14,12 @@ first run and re-run) runs right before, on its own lab of the same size.
 Tasks per host = the play recap's `ok` count of a host that carries no run-once task (the median
 host), and of the first host, which also carries the play's run-once tasks (issuance, CRLs,
 tables). Controller CPU = user + system seconds of ansible-playbook and its workers (the
-baseline's from its own /usr/bin/time). Writes bench/results/site_scale.json and the plot
-docs/site_scale.svg, prints markdown tables and a cost model: seconds = fixed + per host x N,
-fitted on the two smallest sizes, with its error at the largest and what it says of 500 and
-1,000 hosts.
+baseline's from its own /usr/bin/time); lab CPU = the CPU seconds of every lab container (from
+podman's cgroup). Writes bench/results/site_scale.json and the plot docs/site_scale.svg, prints
+markdown tables and two cost models fitted on the two smallest sizes, each with its error at the
+largest: wall seconds = fixed + per host x N, and a CPU model (the lab shares the controller's
+cores: wall = CPU / (cores x utilization), CPU = fixed + per host x N) whose controller term
+says what 500 and 1,000 hosts cost a controller of this size when the hosts are elsewhere.
 """
 
 import argparse
@@ -54,22 +56,41 @@ def run(cmd, env=None, cwd=ROOT):
 
 
 def playbook(name, inventories, *args):
+    """(wall s, controller CPU s, lab CPU s or None, the recap per host)."""
     env = dict(os.environ, MTLS_LAB=LAB, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    start, used = time.perf_counter(), _children_cpu()
+    start, used, lab_used = time.perf_counter(), _children_cpu(), _lab_cpu()
     done = run(["ansible-playbook", *[f"-i{i}" for i in inventories], name, *args], env)
-    elapsed, cpu = time.perf_counter() - start, _children_cpu() - used
+    elapsed, cpu, lab_after = time.perf_counter() - start, _children_cpu() - used, _lab_cpu()
+    lab_cpu = None if lab_used is None or lab_after is None else lab_after - lab_used
     recap = {m.group(1): {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
              for m in re.finditer(r"^(\S+)\s+:\s+(ok=.*)$", done.stdout, re.M)}
     bad = {h: r for h, r in recap.items() if r["failed"] or r["unreachable"]}
     if bad:
         raise SystemExit(f"{name}: {bad}")
-    return elapsed, cpu, recap
+    return elapsed, cpu, lab_cpu, recap
 
 
 def _children_cpu():
     """CPU seconds (user + system) of finished child processes: ansible-playbook and its workers."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def _lab_cpu():
+    """CPU seconds used so far by every podman container (the lab's hosts: sshd, Python modules,
+    nginx, the load generator), from the cgroup podman puts them in; None where it is not found."""
+    try:
+        with open("/sys/fs/cgroup/cpuacct/libpod_parent/cpuacct.usage", encoding="ascii") as handle:  # cgroup v1, ns
+            return int(handle.read()) / 1e9
+    except OSError:
+        pass
+    for path in ("/sys/fs/cgroup/machine.slice/cpu.stat", "/sys/fs/cgroup/libpod_parent/cpu.stat"):  # cgroup v2, us
+        try:
+            with open(path, encoding="ascii") as handle:
+                return int(dict(line.split() for line in handle)["usage_usec"]) / 1e6
+        except OSError:
+            continue
+    return None
 
 
 def baseline(size, directory, work):
@@ -98,13 +119,13 @@ def measure(size, work):
     with open(os.path.join(fleet, "group_vars", "mtls_hosts.yml"), "w", encoding="utf-8") as handle:  # not load-01
         handle.write(GROUP_VARS)
     inventories = [os.path.join(ROOT, ".lab", LAB, "inventory.yml"), os.path.join(fleet, "hosts.yml")]
-    first, first_cpu = playbook("mtls.fleet.site", inventories)[:2]
-    rerun, rerun_cpu, recap = playbook("mtls.fleet.site", inventories)
+    first, first_cpu, first_lab = playbook("mtls.fleet.site", inventories)[:3]
+    rerun, rerun_cpu, rerun_lab, recap = playbook("mtls.fleet.site", inventories)
     assert all(r["changed"] == 0 for r in recap.values()), recap
     targets = start_load(hosts)
     time.sleep(3)
     try:
-        rotate, rotate_cpu, rotated = playbook("mtls.fleet.rotate", inventories, "-e", "mtls_rotate_force=all")
+        rotate, rotate_cpu, rotate_lab, rotated = playbook("mtls.fleet.rotate", inventories, "-e", "mtls_rotate_force=all")
     finally:
         load = stop_load(targets)
     assert all(rotated[h]["changed"] > 0 for h in hosts), rotated
@@ -112,8 +133,13 @@ def measure(size, work):
     oks = sorted(recap[h]["ok"] for h in hosts)
     return {"hosts": size, "first_s": round(first, 1), "rerun_s": round(rerun, 1), "rotate_s": round(rotate, 1), "load": load,
             "first_cpu_s": round(first_cpu, 1), "rerun_cpu_s": round(rerun_cpu, 1), "rotate_cpu_s": round(rotate_cpu, 1),
+            "first_lab_cpu_s": _rounded(first_lab), "rerun_lab_cpu_s": _rounded(rerun_lab), "rotate_lab_cpu_s": _rounded(rotate_lab),
             "tasks_per_host": int(statistics.median(oks)), "tasks_first_host": recap[hosts[0]]["ok"],
             "load_after": os.getloadavg()[0]}
+
+
+def _rounded(seconds):
+    return None if seconds is None else round(seconds, 1)
 
 
 def podman(*args, stdin=None):
@@ -166,6 +192,33 @@ def model(rows, key):
             "predicted_s": round(predicted, 1), "measured_s": largest[key],
             "error": round((predicted - largest[key]) / largest[key], 2),
             "500_s": round(fixed + per_host * 500), "1000_s": round(fixed + per_host * 1000)}
+
+
+def cpu_model(rows, run):
+    """The lab is CPU-bound: wall = (controller CPU + lab CPU) / (cores x utilization), each CPU
+    term fixed + per host x N through the two smallest sizes, the utilization their mean. Checked
+    at the largest size. With the hosts elsewhere only the controller's CPU stays on its cores."""
+    cores = os.cpu_count()
+    small, larger, largest = rows[0], rows[1], rows[-1]
+    if any(r.get(f"{run}_lab_cpu_s") is None for r in (small, larger, largest)):
+        return None
+
+    def fit(key):
+        per_host = (larger[key] - small[key]) / (larger["hosts"] - small["hosts"])
+        return small[key] - per_host * small["hosts"], per_host
+
+    (ctrl_fixed, ctrl_per_host), (lab_fixed, lab_per_host) = fit(f"{run}_cpu_s"), fit(f"{run}_lab_cpu_s")
+    utilization = statistics.mean((r[f"{run}_cpu_s"] + r[f"{run}_lab_cpu_s"]) / (r[f"{run}_s"] * cores) for r in (small, larger))
+
+    def wall(hosts, lab=True):
+        cpu = ctrl_fixed + ctrl_per_host * hosts + (lab_fixed + lab_per_host * hosts if lab else 0)
+        return cpu / (cores * utilization)
+
+    predicted = wall(largest["hosts"])
+    return {"controller_cpu_per_host_s": round(ctrl_per_host, 3), "lab_cpu_per_host_s": round(lab_per_host, 3),
+            "utilization": round(utilization, 2), "checked_at": largest["hosts"], "predicted_s": round(predicted, 1),
+            "measured_s": largest[f"{run}_s"], "error": round((predicted - largest[f"{run}_s"]) / largest[f"{run}_s"], 2),
+            "500_controller_only_s": round(wall(500, lab=False)), "1000_controller_only_s": round(wall(1000, lab=False))}
 
 
 def svg(rows):
@@ -223,10 +276,11 @@ def main():
             print(json.dumps(row), flush=True)
     keys = ("first_s", "rerun_s", "rotate_s", "first_cpu_s", "rerun_cpu_s", "rotate_cpu_s")
     models = {key: model(rows, key) for key in keys} if len(rows) >= 3 else {}
+    cpu_models = {run: cpu_model(rows, run) for run in ("first", "rerun", "rotate")} if len(rows) >= 3 else {}
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     with open(os.path.join(ROOT, "bench", "results", "site_scale.json"), "w", encoding="utf-8") as handle:
         json.dump({"date": datetime.date.today().isoformat(), "forks": 10, "cpus": os.cpu_count(), "rows": rows,
-                   "model": models}, handle, indent=2)
+                   "model": models, "cpu_model": cpu_models}, handle, indent=2)
     with open(os.path.join(ROOT, "docs", "site_scale.svg"), "w", encoding="utf-8") as handle:
         handle.write(svg(rows))
     print("| hosts | site first run | re-run | forced rotate (requests, failed) | tasks per host (first host) | baseline first / re-run (tasks) "
@@ -245,10 +299,14 @@ def main():
         for key, m in models.items():
             print(f"| {key[:-2].replace('_', ' ')} | {m['fixed_s']} s | {m['per_host_s']} s | {m['predicted_s']} s | {m['measured_s']} s | "
                   f"{m['error']:+.0%} | {m['500_s']} s | {m['1000_s']} s |")
-        cores = os.cpu_count()
-        print(f"\nController CPU / {cores} cores, the least wall time when hosts do not share the controller's cores:")
-        for key in ("first_cpu_s", "rerun_cpu_s", "rotate_cpu_s"):
-            print(f"- {key[:-6]}: 500 hosts {models[key]['500_s'] / cores:.0f} s, 1,000 hosts {models[key]['1000_s'] / cores:.0f} s")
+    if cpu_models and all(cpu_models.values()):
+        print(f"\n| run | controller CPU per host | lab CPU per host | utilization of {os.cpu_count()} cores | predicted at {rows[-1]['hosts']} "
+              f"| measured | error | 500 hosts, controller only | 1,000 hosts, controller only |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for run_name, m in cpu_models.items():
+            print(f"| {run_name} | {m['controller_cpu_per_host_s']} s | {m['lab_cpu_per_host_s']} s | {m['utilization']:.0%} | "
+                  f"{m['predicted_s']} s | {m['measured_s']} s | {m['error']:+.0%} | {m['500_controller_only_s']} s | "
+                  f"{m['1000_controller_only_s']} s |")
 
 
 if __name__ == "__main__":
