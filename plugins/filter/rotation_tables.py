@@ -60,7 +60,7 @@ from ansible_collections.mtls.fleet.plugins.module_utils import tables
 def rotation_tables(hostvars, hosts, issued=None):
     if issued is not None:
         return tables.rotation_plan([(host, hostvars[host]["__mtls_rotate_forced"], hostvars[host]["mtls_inspected"]["certificates"],
-                                      hostvars[host]["__mtls_certs_requests"]) for host in hosts], issued)
+                                      hostvars[host]["mtls_certs_requests"]) for host in hosts], issued)
     summary = []
     for host in hosts:
         facts = hostvars[host]

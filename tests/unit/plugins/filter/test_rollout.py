@@ -37,12 +37,12 @@ def test_bad_settings_are_filter_errors():
     with pytest.raises(AnsibleFilterError, match="mtls_rotate_max_in_flight: 'none' is neither"):
         rollout_plan(HOSTVARS, list(HOSTVARS), APPS, "none", None, None)
     with pytest.raises(AnsibleFilterError, match="mtls_rotate_on_failure: 'later'"):
-        rollout_blockers(HOSTVARS, "api-1", [], "later")
+        rollout_blockers(HOSTVARS, ["api-1"], [], "later")
 
 
 def test_blockers_are_the_rolled_back_hosts():
     hostvars = dict(HOSTVARS, **{"backend-1": dict(HOSTVARS["backend-1"], mtls_rotate_outcome="rolled back"),
                                  "frontend-1": dict(HOSTVARS["frontend-1"], mtls_rotate_outcome="rotated")})
-    assert rollout_blockers(hostvars, "api-3", list(hostvars), "stop") == ["backend-1"]
-    assert rollout_blockers(hostvars, "api-3", list(hostvars), "stop_service") == []
-    assert rollout_blockers(hostvars, "backend-2", list(hostvars), "stop_service") == ["backend-1"]
+    assert rollout_blockers(hostvars, ["api-3", "backend-2"], list(hostvars), "stop") == {"api-3": ["backend-1"], "backend-2": ["backend-1"]}
+    assert rollout_blockers(hostvars, ["api-3", "backend-2"], list(hostvars), "stop_service") == {"api-3": [], "backend-2": ["backend-1"]}
+    assert rollout_blockers(hostvars, [], list(hostvars), "stop") == {}
