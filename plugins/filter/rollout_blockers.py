@@ -12,7 +12,7 @@ description:
     with O(on_failure=stop_service) only hosts that serve one of its services stay as they are,
     and the other services' rollouts go on.
   - A host counts as rolled back when its C(mtls_rotate_outcome) starts with C(rolled back).
-  - Called once per batch (C(run_once)): every host of the rollout is read once, not once per host
+  - Called once per batch (C(run_once)), so every host of the rollout is read once, not once per host
     of the batch, which would grow with the square of the fleet.
 author: mtls.fleet developers (@mtls-fleet)
 positional: batch, hosts, on_failure
