@@ -14,7 +14,7 @@ import os
 import secrets
 import stat
 
-from .files import FileBatch, FileError, fsync_directory, read_file
+from .files import FileBatch, FileError, fsync_directory, read_file, set_owner_mode
 
 DIRECTORY_MODE = 0o750
 ENV_MODE = 0o640
@@ -49,24 +49,15 @@ def _directory(path, uid, gid, check_mode):
         if not check_mode:
             os.makedirs(os.path.dirname(path), PARENT_MODE, exist_ok=True)
             os.mkdir(path, DIRECTORY_MODE)
-            _own(path, uid, gid, DIRECTORY_MODE)
+            set_owner_mode(path, DIRECTORY_MODE, uid, gid)
         return {"path": path, "before": "absent\n", "after": _describe_dir(uid, gid)}
     if not stat.S_ISDIR(st.st_mode):
         raise FileError(f"{path} exists and is not a directory (a symlink is not followed); move it away or set mtls_app_certs_dir")
     if (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (uid, gid, DIRECTORY_MODE):
         return None
     if not check_mode:
-        _own(path, uid, gid, DIRECTORY_MODE)
+        set_owner_mode(path, DIRECTORY_MODE, uid, gid)
     return {"path": path, "before": _describe_dir(st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)), "after": _describe_dir(uid, gid)}
-
-
-def _own(path, uid, gid, mode):
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        os.fchown(fd, uid, gid)
-        os.fchmod(fd, mode)
-    finally:
-        os.close(fd)
 
 
 def _describe_dir(uid, gid, mode=DIRECTORY_MODE):
