@@ -274,8 +274,7 @@ def main():
                 run(["scripts/lab", "down"], dict(os.environ, MTLS_LAB=LAB))
             rows.append(row)
             print(json.dumps(row), flush=True)
-    keys = ("first_s", "rerun_s", "rotate_s", "first_cpu_s", "rerun_cpu_s", "rotate_cpu_s")
-    models = {key: model(rows, key) for key in keys} if len(rows) >= 3 else {}
+    models = {key: model(rows, key) for key in ("first_s", "rerun_s", "rotate_s")} if len(rows) >= 3 else {}
     cpu_models = {run: cpu_model(rows, run) for run in ("first", "rerun", "rotate")} if len(rows) >= 3 else {}
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     with open(os.path.join(ROOT, "bench", "results", "site_scale.json"), "w", encoding="utf-8") as handle:
