@@ -173,6 +173,8 @@ def read_ca_pair(path, cert_name, key_name, keys: CAKeys):
         missing = cert_path if cert_pem is None else key_path
         raise pki.PKIError(f"{missing} is missing while its pair exists; restore it from backup (a new CA would break every issued certificate)")
     cert = pki.load_certificates(cert_pem, cert_path)[0]
+    if keys is None:
+        return cert, None
     key = keys.load(key_pem, key_path)
     if pki.key_mismatch(cert, key):
         raise pki.PKIError(f"{key_path} does not match {cert_path}; restore the pair from backup")
@@ -235,8 +237,12 @@ def ca_exists(path: str) -> bool:
     return os.path.lexists(os.path.join(path, ROOT_CERT))
 
 
-def load_issuer(path: str, keys: CAKeys) -> pki.Issuer:
-    """The issuing CA of a CA directory: the intermediate if there is one, else the root."""
+def load_issuer(path: str, keys: CAKeys | None) -> pki.Issuer:
+    """The issuing CA of a CA directory: the intermediate if there is one, else the root.
+
+    keys None: its certificates only (no key is read, no passphrase or token is needed), enough to
+    judge what is due but not to sign.
+    """
     root, root_key = read_ca_pair(path, ROOT_CERT, ROOT_KEY, keys)
     if root is None:
         raise pki.PKIError(no_ca_message(path))
@@ -381,6 +387,20 @@ def issue(store: str, requests, issuer: pki.Issuer, policy: pki.Policy, now, che
     return outcomes
 
 
+def unchanged_outcomes(store: str, requests, issuer: pki.Issuer, policy: pki.Policy, now, force=False, revoked=frozenset(),
+                       renew_revoked=True) -> list | None:
+    """The outcomes of issue() when no request is due, else None (from the first due one on,
+    nothing more is read). The issuer needs no key: nothing is signed."""
+    _check_policy(requests, issuer, policy, now)
+    outcomes = []
+    for request in requests:
+        kept, _verdict = _judge(store, request, issuer, now, force, revoked, renew_revoked)
+        if kept is None:
+            return None
+        outcomes.append(kept)
+    return outcomes
+
+
 def plan_without_ca(store: str, requests) -> list:
     """Check mode before the CA exists (a first rollout): every request would be issued."""
     return [
@@ -397,8 +417,8 @@ def _check_policy(requests, issuer, policy, now):
         raise pki.PKIError("; ".join(errors))
 
 
-def _issue_one(store, request: Request, issuer, now, force, revoked, renew_revoked) -> tuple:
-    """(Outcome, the files of its new generation or None)."""
+def _judge(store, request: Request, issuer, now, force, revoked, renew_revoked) -> tuple:
+    """(the Outcome if the certificate in the store stays, else None; what renewing needs to know)."""
     spec = request.spec
     directory = os.path.join(store, spec.name)
     cert_path = os.path.join(directory, CERT_FILE)
@@ -418,7 +438,25 @@ def _issue_one(store, request: Request, issuer, now, force, revoked, renew_revok
                        cert_path, key_path, before, before, existing_pem), None
     if not verdict.renew:
         return Outcome(spec.name, "unchanged", None, verdict.detail, cert_path, key_path, before, before, existing_pem), None
+    return None, _Due(verdict, chain, key, cert_path, key_path, before)
 
+
+@dataclass(frozen=True)
+class _Due:
+    verdict: pki.Verdict
+    chain: object
+    key: object
+    cert_path: str
+    key_path: str | None
+    before: object
+
+
+def _issue_one(store, request: Request, issuer, now, force, revoked, renew_revoked) -> tuple:
+    """(Outcome, the files of its new generation or None)."""
+    kept, due = _judge(store, request, issuer, now, force, revoked, renew_revoked)
+    if kept is not None:
+        return kept, None
+    spec, key, key_path = request.spec, due.key, due.key_path
     files = {}
     if request.on_host:
         public_key = _host_key_to_certify(request, spec)
@@ -430,8 +468,8 @@ def _issue_one(store, request: Request, issuer, now, force, revoked, renew_revok
     leaf = pki.build_leaf(spec, public_key, issuer, now)
     cert_pem = pki.chain_to_pem((leaf, *issuer.chain))
     files[CERT_FILE] = (cert_pem, PUBLIC_MODE)
-    status = "issued" if chain is None else "renewed"  # a corrupt file is replaced too
-    return Outcome(spec.name, status, verdict.reason.value, verdict.detail, cert_path, key_path, before, leaf, cert_pem), files
+    status = "issued" if due.chain is None else "renewed"  # a corrupt file is replaced too
+    return Outcome(spec.name, status, due.verdict.reason.value, due.verdict.detail, due.cert_path, key_path, due.before, leaf, cert_pem), files
 
 
 def _read_existing(cert_path, key_path):

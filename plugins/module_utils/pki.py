@@ -447,7 +447,7 @@ def serial_text(cert) -> str:
 
 
 def fingerprint(cert) -> str:
-    return ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256()))
+    return ":".join(map("{:02X}".format, cert.fingerprint(hashes.SHA256())))
 
 
 def key_identifier(cert) -> str:
@@ -594,7 +594,7 @@ class LeafSpec:
     renew_before: RenewBefore = RenewBefore(fraction=0.33)
 
     def __post_init__(self):
-        _name(self.common_name)
+        check_common_name(self.common_name)
         canonical = tuple(sorted({san_text(parse_san(s)) for s in self.sans}))
         if not canonical:
             raise PKIError("subject_alt_name: a certificate needs at least one name; add e.g. 'DNS:<host name>'")

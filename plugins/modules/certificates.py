@@ -265,104 +265,21 @@ bundle:
   type: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki, revocation
-from ansible_collections.mtls.fleet.plugins.module_utils.files import read_file
-from ansible_collections.mtls.fleet.plugins.module_utils.module_support import (
-    KEY_TYPES, LOCK_ARGS, PKCS11_ARGS, USER_ERRORS, ca_keys, ca_state_lock, require_cryptography,
-)
+from ansible_collections.mtls.fleet.plugins.module_utils import pki
+from ansible_collections.mtls.fleet.plugins.module_utils.bulk_issuance import ARGUMENT_SPEC, run
+from ansible_collections.mtls.fleet.plugins.module_utils.module_support import USER_ERRORS, require_cryptography
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            ca_path=dict(type="path", required=True),
-            ca_passphrase=dict(type="str", no_log=True),
-            path=dict(type="path"),
-            certificates=dict(
-                type="list",
-                elements="dict",
-                required=True,
-                options=dict(
-                    name=dict(type="str", required=True),
-                    common_name=dict(type="str"),
-                    subject_alt_name=dict(type="list", elements="str", required=True),
-                    profile=dict(type="str"),
-                    key_type=dict(type="str"),
-                    lifetime=dict(type="str"),
-                    renew_before=dict(type="str"),
-                    rotate_key=dict(type="bool"),
-                    csr=dict(type="str"),
-                    next_csr=dict(type="str"),
-                    force=dict(type="bool", default=False),
-                ),
-            ),
-            profile=dict(type="str", default="service", choices=["server", "client", "service"]),
-            key_type=dict(type="str", default="ecdsa-p256", choices=KEY_TYPES),
-            lifetime=dict(type="str", default="90d"),
-            renew_before=dict(type="str", default="33%"),
-            rotate_key=dict(type="bool", default=True),
-            policy=dict(
-                type="dict",
-                options=dict(
-                    allowed_dns=dict(type="list", elements="str", default=[]),
-                    allowed_ips=dict(type="list", elements="str", default=[]),
-                    allowed_uris=dict(type="list", elements="str", default=[]),
-                    max_lifetime=dict(type="str"),
-                ),
-            ),
-            force=dict(type="bool", default=False),
-            renew_revoked=dict(type="bool", default=True),
-            return_content=dict(type="bool", default=False),
-            **LOCK_ARGS,
-            **PKCS11_ARGS,
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     require_cryptography(module)
-    params = module.params
-    store = params["path"] or os.path.join(params["ca_path"], authority.ISSUED)
-    defaults = {k: params[k] for k in ("profile", "key_type", "lifetime", "renew_before", "rotate_key")}
     try:
-        requests = authority.parse_requests(params["certificates"], defaults)
-        policy = pki.Policy.parse(params["policy"])
-        with ca_state_lock(module, params["ca_path"], "mtls.fleet.certificates"), ca_keys(params, params["ca_passphrase"]) as keys:
-            if module.check_mode and not authority.ca_exists(params["ca_path"]):
-                outcomes = authority.plan_without_ca(store, requests)
-            else:
-                issuer = authority.load_issuer(params["ca_path"], keys)
-                outcomes = authority.issue(store, requests, issuer, policy, pki.utcnow(), module.check_mode, params["force"],
-                                           revoked=revocation.revoked_serials(params["ca_path"]), renew_revoked=params["renew_revoked"])
-            bundle = (read_file(os.path.join(params["ca_path"], authority.BUNDLE)) or b"").decode()
+        result = run(module.params, pki.utcnow(), check_mode=module.check_mode, diff=module._diff)
     except USER_ERRORS as exc:
         module.fail_json(msg=str(exc))
-
-    changed = [o for o in outcomes if o.status != "unchanged"]
-    summary = {status: sum(o.status == status for o in outcomes) for status in ("issued", "renewed", "unchanged")}
-    output = dict(
-        changed=bool(changed),
-        certificates=[o.result(params["return_content"]) for o in outcomes],
-        summary=summary,
-        bundle_path=os.path.join(params["ca_path"], authority.BUNDLE),
-        bundle=bundle,
-    )
-    if module._diff and changed:
-        output["diff"] = [
-            dict(before_header=o.cert_path, after_header=o.cert_path, before=_facts_text(o.before), after=_facts_text(o.after))
-            for o in changed
-        ]
-    module.exit_json(**output)
-
-
-def _facts_text(cert):
-    if cert is None:
-        return ""
-    facts = pki.describe(cert)
-    keys = ("subject", "subject_alt_name", "profile", "key_type", "serial", "not_after")
-    return "".join(f"{k}: {', '.join(facts[k]) if isinstance(facts[k], list) else facts[k]}\n" for k in keys)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -92,6 +92,20 @@ def test_bulk_issue_then_idempotent_then_forced(ca):
     assert all(o.before.serial_number != o.after.serial_number for o in third)
 
 
+def test_unchanged_outcomes_judge_without_the_ca_key_as_issue_does(ca):
+    store, reqs = os.path.join(ca, "issued"), requests("a", "b", "c")
+    certificates_only = authority.load_issuer(ca, None)
+    assert certificates_only.key is None
+    assert authority.unchanged_outcomes(store, reqs, certificates_only, pki.Policy(), NOW) is None  # nothing issued yet
+    run(ca, reqs)
+    kept = authority.unchanged_outcomes(store, reqs, certificates_only, pki.Policy(), NOW + DAY)
+    issued = run(ca, reqs, now=NOW + DAY)
+    assert [o.result(True) for o in kept] == [o.result(True) for o in issued]
+    assert authority.unchanged_outcomes(store, reqs, certificates_only, pki.Policy(), NOW + DAY, force=True) is None
+    os.unlink(os.path.join(store, "c", "key.pem"))
+    assert authority.unchanged_outcomes(store, reqs, certificates_only, pki.Policy(), NOW + DAY) is None
+
+
 def test_renewal_rotates_the_key_and_keeps_the_previous_generation(ca):
     run(ca, requests("a"))
     key_path = os.path.join(ca, "issued", "a", "key.pem")
