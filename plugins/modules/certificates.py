@@ -35,13 +35,24 @@ description:
   - Leaves carry BasicConstraints CA:FALSE and KeyUsage digitalSignature (plus keyEncipherment for
     RSA), both critical; the EKU of their profile; the SANs; random serials; a start backdated
     5 minutes for clock skew.
+  - "A pass with nothing due, on a CA host reached by the local connection without become (the
+    controller, the default), is judged by the action plugin with this module's code and the
+    module is not started: Ansible's cost of starting a module exceeds judging a whole fleet. No
+    CA key is opened then (no passphrase, no token session). Any other run, or any doubt, runs the module."
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
   - mtls.fleet.ca
   - mtls.fleet.ca.lock
   - mtls.fleet.ca.pkcs11
 attributes:
+  action:
+    support: full
+  async:
+    support: full
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
   diff_mode:

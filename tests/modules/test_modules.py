@@ -99,6 +99,30 @@ def test_check_mode_then_converge_then_idempotent_then_forced(fleet):
                for c in forced["issued"]["certificates"])
 
 
+def module_result(module, args, tmp_path):
+    """What a module itself returns for args, started as a host starts it (no action plugin)."""
+    args_file = tmp_path / f"{module}-args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "plugins", "modules", f"{module}.py"), str(args_file)],
+                          capture_output=True, text=True, check=True, env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, ".build", "collections")))
+    return json.loads(done.stdout)
+
+
+def test_an_idempotent_pass_on_the_controller_starts_no_module_and_says_what_the_module_says(fleet, tmp_path):
+    assert playbook("fleet.yml", fleet).rc == 0
+    run = playbook("fleet.yml", fleet, "-vvv")
+    assert run.rc == 0 and run.stats["changed"] == 0
+    assert "AnsiballZ_ca.py" in run.output and "AnsiballZ_certificates.py" not in run.output
+    answered = results(fleet)["issued"]
+    module = module_result("certificates", {"ca_path": fleet["ca_dir"], "certificates": fleet["requests"]}, tmp_path)
+    assert not module["changed"] and module["summary"] == {"issued": 0, "renewed": 0, "unchanged": 3}
+    assert {k: answered[k] for k in module if k != "invocation"} == {k: v for k, v in module.items() if k != "invocation"}
+
+    run = playbook("fleet.yml", fleet, "-vvv", "-e", "force=true")  # something due: the module signs
+    assert run.rc == 0 and "AnsiballZ_certificates.py" in run.output
+    assert results(fleet)["issued"]["summary"]["renewed"] == 3
+
+
 def test_a_san_change_is_seen_by_info_and_renewed(fleet):
     assert playbook("fleet.yml", fleet).rc == 0
     fleet["requests"][1]["subject_alt_name"].append("DNS:api-v2.example.com")
