@@ -7,14 +7,14 @@ from __future__ import annotations
 import os
 import shlex
 
-from ansible.errors import AnsibleConnectionFailure
+from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("role_path", "problems", "host_requirements", "executable"))
+    _VALID_ARGS = frozenset(("role_path", "problems", "host_requirements", "host_has"))
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
@@ -56,11 +56,51 @@ class ActionModule(ActionBase):
                 raise AnsibleConnectionFailure(found.get("msg", "unreachable"))
             if found.get("failed"):
                 problems.append("host %s: %s" % (host, found.get("msg")))
-        executable = self._task.args.get("executable")
-        if executable:
-            done = self._low_level_execute_command("test -x %s" % shlex.quote(executable["path"]))
+        needs = self._task.args.get("host_has") or []
+        if needs:
+            done = self._low_level_execute_command(host_has_script(needs))
             if done["rc"] == 255:
                 raise AnsibleConnectionFailure(done.get("stderr") or "ssh exited with 255")
-            if done["rc"] != 0:
-                problems.append("host %s: %s" % (host, executable["missing"]))
+            problems += ["host %s: %s" % (host, message) for message in host_has_problems(needs, done["stdout"])]
         return problems
+
+
+# Each check is a shell test; a unit is "loaded" by systemd, or "can reload" (has ExecReload=).
+HOST_TESTS = {
+    "executable": "test -x %s",
+    "user": "getent passwd %s >/dev/null",
+    "group": "getent group %s >/dev/null",
+    "unit": 'test "$(systemctl show --property=LoadState --value -- %s 2>/dev/null)" = loaded',
+    "unit_reload": 'test "$(systemctl show --property=CanReload --value -- %s 2>/dev/null)" = yes',
+}
+
+
+def _kind(need):
+    kinds = [kind for kind in HOST_TESTS if kind in need]
+    if len(kinds) != 1 or "missing" not in need:
+        raise AnsibleActionFail("host_has: each entry names one of %s, and missing (what to say and the fix): %r"
+                                % (", ".join(HOST_TESTS), need))
+    return kinds[0]
+
+
+def host_has_script(needs):
+    """One shell command for every check: a line "<index> yes|no" each (one round trip to the host)."""
+    lines = []
+    for index, need in enumerate(needs):
+        kind = _kind(need)
+        lines.append("if %s; then echo '%d yes'; else echo '%d no'; fi" % (HOST_TESTS[kind] % shlex.quote(str(need[kind])), index, index))
+    return "\n".join(lines)
+
+
+def host_has_problems(needs, output):
+    """The missing messages of the failed checks. A unit's unit_reload is not reported when the unit
+    itself is missing: its unit check says what to do first."""
+    answers = dict(line.split(" ", 1) for line in output.splitlines() if line.count(" ") == 1)
+    missing_units = {str(need["unit"]) for index, need in enumerate(needs) if "unit" in need and answers.get(str(index)) == "no"}
+    problems = []
+    for index, need in enumerate(needs):
+        answer = answers.get(str(index))
+        if answer == "yes" or ("unit_reload" in need and str(need["unit_reload"]) in missing_units):
+            continue
+        problems.append(need["missing"] if answer == "no" else "could not check %s %s on the host (%s)" % (_kind(need), need[_kind(need)], output.strip()))
+    return problems

@@ -46,6 +46,8 @@ options:
     description:
       - The output of C(systemctl show --property=LoadState --property=CanReload) for the unit on the
         host; empty when it was not read (no unit).
+      - The role no longer reads it in a task of its own; its preflight checks the unit on the host
+        with the entries of P(mtls.fleet.app_host_needs#filter) instead, with the same messages.
     type: str
     default: ""
 """
@@ -70,11 +72,9 @@ def app_problems(endpoints, service, unit, unit_action, host_services, host, uni
     problems = []
     state = dict(line.split("=", 1) for line in unit_state.splitlines() if "=" in line)
     if unit and state.get("LoadState", "loaded") != "loaded":
-        problems.append(f"host {host}: mtls_app_unit {unit} is not a unit on the host ({state['LoadState']}); install the app and "
-                        "its unit before mtls_app runs, or fix the name")
+        problems.append(f"host {host}: {unit_missing(unit)}")
     elif unit and unit_action == "reload" and state.get("CanReload", "yes") != "yes":
-        problems.append(f"host {host}: mtls_app_unit_action is reload but {unit} has no ExecReload=; add "
-                        "ExecReload=/bin/kill -HUP $MAINPID (the app must re-read its files on SIGHUP) or use mtls_app_unit_action: restart")
+        problems.append(f"host {host}: {unit_cannot_reload(unit)}")
     if service not in host_services:
         problems.append(f"host {host}: mtls_app_service ({service or 'empty'}) must be one of this host's mtls_certs_services ({own}); "
                         "it is the identity the app serves")
@@ -106,6 +106,15 @@ def app_problems(endpoints, service, unit, unit_action, host_services, host, uni
             problems.append(f"{where}.identity {endpoint['identity']!r} is not one of this host's mtls_certs_services ({own}); "
                             "the probe presents one of the host's own identities")
     return problems
+
+
+def unit_missing(unit):
+    return f"mtls_app_unit {unit} is not a unit on the host; install the app and its unit before mtls_app runs, or fix the name"
+
+
+def unit_cannot_reload(unit):
+    return (f"mtls_app_unit_action is reload but {unit} has no ExecReload=; add ExecReload=/bin/kill -HUP $MAINPID "
+            "(the app must re-read its files on SIGHUP) or use mtls_app_unit_action: restart")
 
 
 def _in_range(value, low, high):

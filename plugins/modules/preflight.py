@@ -11,8 +11,8 @@ version_added: 0.4.0
 description:
   - Validates the role's variables against the C(main) entry point of its C(meta/argument_specs.yml),
     as Ansible's own role argument validation would, adds the problems the role found on the
-    controller, and checks what the host must have (Python and C(cryptography) for the modules,
-    an executable such as nginx), with one connection to the host.
+    controller, and checks what the host must have (Python and C(cryptography) for the modules;
+    executables, users, groups, systemd units), with one connection to the host.
   - Fails with every problem found, each naming the host, the variable or file, and the fix. Nothing
     is changed.
   - The roles' C(preflight) entry points run it; the C(site) and C(rotate) playbooks run every
@@ -48,16 +48,33 @@ options:
     description: Run M(mtls.fleet.host_requirements) on the host (Python 3.7+, C(cryptography) 38+).
     type: bool
     default: false
-  executable:
-    description: An executable the host must have.
-    type: dict
+  host_has:
+    description:
+      - What the host must have, each entry one kind of thing and what to say when it is missing.
+        All are checked with one shell command on the host (no module).
+      - A V(unit_reload) entry whose unit also has a V(unit) entry that failed is not reported; the
+        V(unit) entry's message says what to do first.
+    type: list
+    elements: dict
+    default: []
     suboptions:
-      path:
-        description: Its path on the host.
+      executable:
+        description: An executable file's path.
         type: path
-        required: true
+      user:
+        description: A user (name or ID) the host's accounts know (C(getent passwd)).
+        type: str
+      group:
+        description: A group (name or ID) the host's accounts know (C(getent group)).
+        type: str
+      unit:
+        description: A systemd unit that is loaded (it exists).
+        type: str
+      unit_reload:
+        description: A systemd unit that can reload (it has an C(ExecReload=)).
+        type: str
       missing:
-        description: What to say when it is missing (what it is and how to install it).
+        description: What to say when it is missing (what it is and the fix); the host's name is put before it.
         type: str
         required: true
 notes:
@@ -73,9 +90,11 @@ EXAMPLES = r"""
   mtls.fleet.preflight:
     role_path: "{{ role_path }}"
     problems: "{{ mtls_nginx_servers | mtls.fleet.nginx_problems(mtls_nginx_upstreams, [], [], 'example.org', inventory_hostname) }}"
-    executable:
-      path: /usr/sbin/nginx
-      missing: nginx is not installed (/usr/sbin/nginx is missing); install it (apt-get install nginx)
+    host_has:
+      - executable: /usr/sbin/nginx
+        missing: nginx is not installed (/usr/sbin/nginx is missing); install it (apt-get install nginx)
+      - user: www-data
+        missing: the user www-data does not exist; create it
 """
 
 RETURN = r"""

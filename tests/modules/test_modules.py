@@ -292,18 +292,25 @@ def fixture_role(tmp_path):
 
 def test_preflight_reports_the_spec_the_controller_and_the_host_at_once(role):
     extra = dict(role, port="eighty", problems=["host localhost: mtls_demo is wrong; fix it"],
-                 executable={"path": "/nonexistent/nginx", "missing": "nginx is not installed; install it"})
+                 host_has=[{"executable": "/nonexistent/nginx", "missing": "nginx is not installed; install it"},
+                           {"user": "no-such-user-mtls", "missing": "user no-such-user-mtls is missing; create it"},
+                           {"group": "root", "missing": "unused"},
+                           {"unit": "mtls-ghost.service", "missing": "mtls-ghost.service is not a unit; install it"},
+                           {"unit_reload": "mtls-ghost.service", "missing": "unused: its unit is missing"}])
     messages = failure_messages("preflight.yml", extra)
     assert len(messages) == 1, messages
     spec, *others = messages[0].split("; ")
     # The validator's wording differs between ansible-core releases ("type str", "type <class 'str'>").
     assert spec.startswith("host localhost: argument 'demo_port' is of type") and "cannot be converted to an int" in spec, spec
-    assert others == ["host localhost: mtls_demo is wrong", "fix it", "host localhost: nginx is not installed", "install it"], others
+    assert others == ["host localhost: mtls_demo is wrong", "fix it", "host localhost: nginx is not installed", "install it",
+                      "host localhost: user no-such-user-mtls is missing", "create it",
+                      "host localhost: mtls-ghost.service is not a unit", "install it"], others
     assert not os.path.exists(role["results_file"])
 
 
 def test_preflight_passes_a_good_host(role):
-    extra = dict(role, port="8443", problems=[], executable={"path": sys.executable, "missing": "unused"})
+    extra = dict(role, port="8443", problems=[], host_has=[{"executable": sys.executable, "missing": "unused"},
+                                                            {"user": "root", "missing": "unused"}, {"group": "0", "missing": "unused"}])
     run = playbook("preflight.yml", extra)
     assert run.rc == 0 and run.stats["changed"] == 1, run.output  # the copy of the result
     with open(role["results_file"]) as handle:

@@ -1,5 +1,6 @@
 """The endpoints filter: one shape for nginx servers and app endpoints, by group membership."""
 
+from ansible_collections.mtls.fleet.plugins.filter.app_host_needs import app_host_needs
 from ansible_collections.mtls.fleet.plugins.filter.app_problems import app_problems
 from ansible_collections.mtls.fleet.plugins.filter.endpoints import endpoints
 
@@ -61,9 +62,18 @@ def test_the_mode_and_the_identity_are_checked():
 
 
 def test_the_unit_read_from_the_host_must_exist_and_reload_when_the_mode_says_so():
-    assert "mtls_app_unit api.service is not a unit on the host (not-found); install the app" in \
+    assert "mtls_app_unit api.service is not a unit on the host; install the app" in \
         problems([], unit_state="LoadState=not-found\nCanReload=no")[0]
     assert "mtls_app_unit_action is reload but api.service has no ExecReload=; add ExecReload=/bin/kill -HUP $MAINPID" in \
         problems([], unit_state="LoadState=loaded\nCanReload=no")[0]
     assert problems([], action="restart", unit_state="LoadState=loaded\nCanReload=no") == []
     assert problems([], unit_state="LoadState=loaded\nCanReload=yes") == []
+
+
+def test_the_host_must_have_the_apps_user_group_and_unit_and_reload_only_when_the_mode_says_so():
+    kinds = [[k for k in need if k != "missing"][0] for need in app_host_needs("api", "api.service", "reload", "svc", "svc")]
+    assert kinds == ["user", "group", "unit", "unit_reload"]
+    needs = app_host_needs("api", "", "restart", "svc", "daemon")
+    assert [(n.get("user"), n.get("group")) for n in needs] == [("svc", None), (None, "daemon")]
+    assert needs[0]["missing"].startswith("mtls_app_user 'svc' does not exist on the host; create it")
+    assert "unit_reload" not in str(app_host_needs("api", "api.service", "restart", "svc", "svc"))
