@@ -14,7 +14,7 @@ import os
 from . import authority, pki, revocation
 from .files import read_file, refuse_unsafe_directory
 from .locking import ca_lock
-from .module_support import KEY_TYPES, LOCK_ARGS, PKCS11_ARGS, ca_keys
+from .module_support import KEY_TYPES, LOCK_ARGS, PKCS11_ARGS, ca_keys, require_ca_directory
 
 HOLDER = "mtls.fleet.certificates"
 
@@ -69,6 +69,7 @@ def run(params: dict, now, check_mode=False, diff=False, only_if_unchanged=False
     opened (no passphrase, no token session): the CA's certificates are enough to judge.
     """
     ca_path = params["ca_path"]
+    require_ca_directory(ca_path)
     store = params["path"] or os.path.join(ca_path, authority.ISSUED)
     defaults = {k: params[k] for k in ("profile", "key_type", "lifetime", "renew_before", "rotate_key")}
     requests = authority.parse_requests(params["certificates"], defaults)

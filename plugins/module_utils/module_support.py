@@ -72,11 +72,20 @@ def ca_spec(params) -> CASpec:
 LOCK_ARGS = dict(lock_timeout=dict(type="float", default=60.0))
 
 
+def require_ca_directory(path: str) -> None:
+    """An empty path is bad input, not a directory: most often a variable or an environment lookup
+    it was templated from is unset. Left alone it would be taken as a place that holds no CA."""
+    if not path:
+        raise FileError("the CA directory's path is empty; set mtls_ca_path (or the module's CA path option). "
+                        "Is a variable or environment lookup it is templated from unset?")
+
+
 def ca_state_lock(module, path, name, create=False):
     """Hold the CA directory's lock for the module's whole read-modify-write (shared in check mode).
 
     create: make the directory first (0700), so two runs creating the same CA take turns too.
     """
+    require_ca_directory(path)
     if create and not module.check_mode and not os.path.isdir(path):
         os.makedirs(path, mode=0o700, exist_ok=True)
     refuse_unsafe_directory(path, 0o700)

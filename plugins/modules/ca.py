@@ -133,7 +133,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki
 from ansible_collections.mtls.fleet.plugins.module_utils.module_support import (
-    CA_SPEC_ARGS, LOCK_ARGS, PKCS11_ARGS, USER_ERRORS, ca_keys, ca_spec, ca_state_lock, require_cryptography,
+    CA_SPEC_ARGS, LOCK_ARGS, PKCS11_ARGS, USER_ERRORS, ca_keys, ca_spec, ca_state_lock, require_ca_directory, require_cryptography,
 )
 
 
@@ -147,6 +147,7 @@ def main():
     params = module.params
     now = pki.utcnow()
     try:
+        require_ca_directory(params["path"])
         spec = ca_spec(params)
         fleet_roots = {} if authority.ca_exists(params["path"]) else authority.fleet_roots(params["fleet_trust"])
         authority.refuse_silent_new_root(params["path"], fleet_roots, params["new_root"])
@@ -155,7 +156,7 @@ def main():
             result = authority.ensure_ca(params["path"], spec, keys, now, check_mode=module.check_mode,
                                          keep_trusting=keep_trusting)
     except USER_ERRORS as exc:
-        module.fail_json(msg=f"CA {params['path']}: {exc}")
+        module.fail_json(msg=f"CA {params['path']}: {exc}" if params["path"] else str(exc))
     for warning in result.warnings:
         module.warn(warning)
 

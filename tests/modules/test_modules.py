@@ -99,12 +99,12 @@ def test_check_mode_then_converge_then_idempotent_then_forced(fleet):
                for c in forced["issued"]["certificates"])
 
 
-def module_result(module, args, tmp_path):
+def module_result(module, args, tmp_path, check=True):
     """What a module itself returns for args, started as a host starts it (no action plugin)."""
     args_file = tmp_path / f"{module}-args.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
     done = subprocess.run([sys.executable, os.path.join(ROOT, "plugins", "modules", f"{module}.py"), str(args_file)],
-                          capture_output=True, text=True, check=True, env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, ".build", "collections")))
+                          capture_output=True, text=True, check=check, env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, ".build", "collections")))
     return json.loads(done.stdout)
 
 
@@ -121,6 +121,14 @@ def test_an_idempotent_pass_on_the_controller_starts_no_module_and_says_what_the
     run = playbook("fleet.yml", fleet, "-vvv", "-e", "force=true")  # something due: the module signs
     assert run.rc == 0 and "AnsiballZ_certificates.py" in run.output
     assert results(fleet)["issued"]["summary"]["renewed"] == 3
+
+
+def test_an_empty_ca_path_is_bad_input_and_never_a_place_for_a_new_ca(fleet, tmp_path):
+    fleet["ca_dir"] = ""  # as from an unset environment lookup
+    message, = failure_messages("fleet.yml", fleet)
+    assert message.startswith("the CA directory's path is empty; set mtls_ca_path"), message
+    issued = module_result("certificates", {"ca_path": "", "certificates": fleet["requests"]}, tmp_path, check=False)
+    assert issued["failed"] and issued["msg"] == message
 
 
 def test_a_san_change_is_seen_by_info_and_renewed(fleet):
@@ -309,8 +317,8 @@ def test_preflight_reports_the_spec_the_controller_and_the_host_at_once(role):
 
 
 def test_preflight_passes_a_good_host(role):
-    extra = dict(role, port="8443", problems=[], host_has=[{"executable": sys.executable, "missing": "unused"},
-                                                            {"user": "root", "missing": "unused"}, {"group": "0", "missing": "unused"}])
+    host_has = [{"executable": sys.executable, "missing": "unused"}, {"user": "root", "missing": "unused"}, {"group": "0", "missing": "unused"}]
+    extra = dict(role, port="8443", problems=[], host_has=host_has)
     run = playbook("preflight.yml", extra)
     assert run.rc == 0 and run.stats["changed"] == 1, run.output  # the copy of the result
     with open(role["results_file"]) as handle:
