@@ -253,8 +253,9 @@ def test_token_ca_signs_everything_in_the_token_and_never_shows_the_pin(token_fl
     revoked = subprocess.run(["openssl", "verify", *chain, f"{ca}/issued/web/cert.pem"], capture_output=True, text=True, check=False)
     assert "certificate revoked" in revoked.stdout + revoked.stderr
 
-    again = playbook("token.yml", extra, **env)
+    again = playbook("token.yml", extra, "-vvv", **env)
     assert again.rc == 0 and again.stats["changed"] == 0, again.output
+    assert "AnsiballZ_certificates.py" not in again.output  # nothing due: judged without the token
 
     rolled = playbook("token.yml", extra, "-e", "rollover=true", **env)
     assert rolled.rc == 0, rolled.output
