@@ -22,6 +22,10 @@ from ansible_collections.mtls.fleet.plugins.module_utils.module_support import U
 from ansible_collections.mtls.fleet.plugins.module_utils.requirements import cryptography_is_recent
 
 
+# What sends a pass to the module, which reports it as it always does.
+NOT_JUDGED_HERE = USER_ERRORS + (OSError,)
+
+
 class ActionModule(NormalAction):
 
     def run(self, tmp=None, task_vars=None):
@@ -49,7 +53,7 @@ class ActionModule(NormalAction):
             return run(validated.validated_parameters, pki.utcnow(), only_if_unchanged=True)
         except LockTimeout:
             raise
-        except USER_ERRORS + (OSError,):
+        except NOT_JUDGED_HERE:
             return None
 
 
