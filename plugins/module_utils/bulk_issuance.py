@@ -12,9 +12,8 @@ from __future__ import annotations
 import os
 
 from . import authority, pki, revocation
-from .files import read_file, refuse_unsafe_directory
-from .locking import ca_lock
-from .module_support import KEY_TYPES, LOCK_ARGS, PKCS11_ARGS, ca_keys, require_ca_directory
+from .files import read_file
+from .module_support import KEY_TYPES, LOCK_ARGS, PKCS11_ARGS, ca_directory_lock, ca_keys
 
 HOLDER = "mtls.fleet.certificates"
 
@@ -69,14 +68,11 @@ def run(params: dict, now, check_mode=False, diff=False, only_if_unchanged=False
     opened (no passphrase, no token session): the CA's certificates are enough to judge.
     """
     ca_path = params["ca_path"]
-    require_ca_directory(ca_path)
     store = params["path"] or os.path.join(ca_path, authority.ISSUED)
     defaults = {k: params[k] for k in ("profile", "key_type", "lifetime", "renew_before", "rotate_key")}
     requests = authority.parse_requests(params["certificates"], defaults)
     policy = pki.Policy.parse(params["policy"])
-    refuse_unsafe_directory(ca_path, 0o700)
-    writes = not (check_mode or only_if_unchanged)
-    with ca_lock(ca_path, HOLDER, params["lock_timeout"], exclusive=writes):
+    with ca_directory_lock(ca_path, HOLDER, params["lock_timeout"], exclusive=not (check_mode or only_if_unchanged)):
         if not authority.ca_exists(ca_path) and (check_mode or only_if_unchanged):
             if only_if_unchanged:
                 return None

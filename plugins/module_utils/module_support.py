@@ -81,15 +81,20 @@ def require_ca_directory(path: str) -> None:
 
 
 def ca_state_lock(module, path, name, create=False):
-    """Hold the CA directory's lock for the module's whole read-modify-write (shared in check mode).
+    """Hold the CA directory's lock for the module's whole read-modify-write (shared in check mode)."""
+    return ca_directory_lock(path, name, module.params["lock_timeout"], exclusive=not module.check_mode, create=create)
 
-    create: make the directory first (0700), so two runs creating the same CA take turns too.
+
+def ca_directory_lock(path, name, timeout, exclusive, create=False):
+    """The CA directory's lock, once its path is known to be safe: exclusive to write, shared to read.
+
+    create: make the directory first (0700, writers only), so two runs creating the same CA take turns too.
     """
     require_ca_directory(path)
-    if create and not module.check_mode and not os.path.isdir(path):
+    if create and exclusive and not os.path.isdir(path):
         os.makedirs(path, mode=0o700, exist_ok=True)
     refuse_unsafe_directory(path, 0o700)
-    return ca_lock(path, name, module.params["lock_timeout"], exclusive=not module.check_mode)
+    return ca_lock(path, name, timeout, exclusive=exclusive)
 
 
 # Every module that signs with the CA's keys takes these (doc fragment mtls.fleet.ca.pkcs11).
