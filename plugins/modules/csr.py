@@ -141,6 +141,7 @@ def main():
         in_use = _readable_key(params["path"]) if params["next_path"] else None
         if key is not None and in_use is not None and pki.public_bytes(key) == pki.public_bytes(in_use):
             key, reason = None, "in_use"  # a run stopped between installing the next key and making a fresh one
+        elif key is not None and params["force"]:
             key, reason = None, "forced"
         changed = key is None
         if changed:

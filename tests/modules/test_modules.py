@@ -177,6 +177,26 @@ def test_csr_mode_key_stays_on_the_host(tmp_path):
     assert run.rc == 0 and run.stats["changed"] == 0
 
 
+def test_csr_force_makes_a_new_key_and_says_so(tmp_path):
+    args = {"path": str(tmp_path / "key.pem"), "common_name": "web"}
+    first = module_result("csr", args, tmp_path)
+    assert first["changed"] and first["reason"] == "missing"
+    before = (tmp_path / "key.pem").read_bytes()
+    kept = module_result("csr", args, tmp_path)
+    assert not kept["changed"] and kept["reason"] is None and (tmp_path / "key.pem").read_bytes() == before
+    forced = module_result("csr", dict(args, force=True), tmp_path)
+    assert forced["changed"] and forced["reason"] == "forced" and forced["csr"] != first["csr"]
+    assert (tmp_path / "key.pem").read_bytes() != before and (tmp_path / "key.pem.previous").read_bytes() == before
+
+    args = {"path": str(tmp_path / "key.pem"), "next_path": str(tmp_path / "next.pem"), "common_name": "web"}
+    made = module_result("csr", args, tmp_path)
+    assert made["changed"] and made["reason"] == "missing"
+    in_use, next_key = (tmp_path / "key.pem").read_bytes(), (tmp_path / "next.pem").read_bytes()
+    forced = module_result("csr", dict(args, force=True), tmp_path)
+    assert forced["changed"] and forced["reason"] == "forced"
+    assert (tmp_path / "next.pem").read_bytes() != next_key and (tmp_path / "key.pem").read_bytes() == in_use  # the key in use is only read
+
+
 def served_public_key(host_dir):
     done = subprocess.run(["openssl", "pkey", "-pubout", "-in", os.path.join(host_dir, "web", "key.pem")],
                           capture_output=True, text=True, check=True)
