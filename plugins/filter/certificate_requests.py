@@ -14,6 +14,8 @@ description:
   - Each service becomes the certificate C(<host>-<service>) with common name C(<service>) and
     SANs made of its DNS names (default the inventory hostname), its IP addresses, its extra SANs,
     and the identity URI C(spiffe://<trust_domain>/<service>).
+  - Each request names its host, so that the CA refuses a name another host already has (host
+    C(a-b) with service C(c) and host C(a) with service C(b-c) are both C(a-b-c)).
 author: mtls.fleet developers (@mtls-fleet)
 positional: host, trust_domain
 options:
@@ -84,6 +86,7 @@ def certificate_requests(services, host, trust_domain):
             "common_name": name,
             "subject_alt_name": sans,
             "profile": service.get("profile") or "service",
+            "host": host,
         })
     if errors:
         raise AnsibleFilterError("; ".join(errors))

@@ -7,6 +7,7 @@ Layout of a CA directory (0700):
     intermediate-ca.pem, intermediate-ca-key.pem  optional issuing CA under the root
     ca-bundle.pem                                 the trust anchors hosts install
     issued/<name>/cert.pem, key.pem               leaf + intermediates, and its key (central mode)
+    issued/<name>/host                            the inventory host the name belongs to (requests with a host)
     revoked.json, crl.pem                         revocations, and the CRLs of every CA (revocation.py)
     rollover/                                     a CA rollover in progress (rollover.py)
 No Ansible imports; every entry point takes ``now``.
@@ -30,9 +31,9 @@ ROOT_CERT, ROOT_KEY = "root-ca.pem", "root-ca-key.pem"
 INTERMEDIATE_CERT, INTERMEDIATE_KEY = "intermediate-ca.pem", "intermediate-ca-key.pem"
 BUNDLE = "ca-bundle.pem"
 ISSUED = "issued"
-CERT_FILE, KEY_FILE = "cert.pem", "key.pem"
+CERT_FILE, KEY_FILE, HOST_FILE = "cert.pem", "key.pem", "host"
 PRIVATE_MODE, PUBLIC_MODE, DIRECTORY_MODE = 0o600, 0o644, 0o700
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # a certificate name is a directory in the store
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,6 +266,7 @@ class Request:
     next_csr: object = None  # x509 CSR of the key the host keeps ready for its next certificate
     rotate_key: bool = True
     force: bool = False
+    host: str | None = None  # the inventory host the certificate is for; no other host's request may take its name
 
     @property
     def on_host(self) -> bool:
@@ -272,23 +274,25 @@ class Request:
 
 
 REQUEST_FIELDS = ("name", "common_name", "subject_alt_name", "profile", "key_type", "lifetime", "renew_before", "rotate_key", "csr",
-                  "next_csr", "force")
+                  "next_csr", "force", "host")
 
 
 def parse_requests(raw_requests, defaults: dict) -> list:
     """Turn raw request dicts into Requests; one PKIError that lists every bad field of every one."""
-    errors, requests, seen = [], [], set()
+    errors, requests, seen = [], [], {}
     for index, raw in enumerate(raw_requests):
         name = raw.get("name")
         label = f"certificate {name!r}" if name else f"certificates[{index}]"
         try:
-            requests.append(_parse_request(raw, defaults))
+            request = _parse_request(raw, defaults)
         except pki.PKIError as exc:
             errors.append(f"{label}: {exc}")
             continue
+        requests.append(request)
         if name in seen:
-            errors.append(f"{label}: name is used twice; every certificate needs its own name")
-        seen.add(name)
+            errors.append(f"{label}: name is used twice ({_whose(seen[name])} and {_whose(request)}); every certificate needs its own "
+                          "name: rename one of the services (or hosts) so that their <host>-<service> names differ")
+        seen[name] = request
     if errors:
         raise pki.PKIError("; ".join(errors))
     return requests
@@ -300,7 +304,7 @@ def _parse_request(raw, defaults) -> Request:
         raise pki.PKIError(f"unknown field(s) {', '.join(sorted(unknown))}; use {', '.join(REQUEST_FIELDS)}")
     value = {k: raw.get(k) if raw.get(k) is not None else defaults.get(k) for k in REQUEST_FIELDS}
     name = str(value["name"] or "")
-    if not _SAFE_NAME.fullmatch(name):
+    if not SAFE_NAME.fullmatch(name):
         raise pki.PKIError(f"name: {name!r} must start with a letter or digit and hold only letters, digits, '.', '_' and '-'")
     csr, next_csr = (pki.load_csr(value[field].encode() if isinstance(value[field], str) else value[field], field) if value[field] else None
                      for field in ("csr", "next_csr"))
@@ -316,7 +320,45 @@ def _parse_request(raw, defaults) -> Request:
         renew_before=pki.RenewBefore.parse(value["renew_before"] or pki.DEFAULT_RENEW_BEFORE),
     )
     return Request(spec=spec, csr=csr, next_csr=next_csr, force=bool(value["force"]),
-                   rotate_key=bool(value["rotate_key"]) if value["rotate_key"] is not None else True)
+                   rotate_key=bool(value["rotate_key"]) if value["rotate_key"] is not None else True,
+                   host=str(value["host"]) if value["host"] else None)
+
+
+def _whose(request: Request) -> str:
+    service = f"service {request.spec.common_name}"
+    return f"host {request.host}'s {service}" if request.host else service
+
+
+def _owner_problems(store, requests) -> list:
+    """A request whose name the store already keeps for another host would take that host's
+    certificate (and key) over, --limit or not. The store knows the owner of every name issued
+    for a host (issued/<name>/host); an entry written before it did is known by its certificate's
+    common name, which is the service name."""
+    problems = []
+    for request in requests:
+        if request.host is None:
+            continue
+        entry = generations.Generations(os.path.join(store, request.spec.name), DIRECTORY_MODE)
+        try:
+            owner = entry.read(HOST_FILE)
+            if owner is not None:
+                owner = owner.decode().strip()
+                if owner == request.host:
+                    continue
+                holder = f"host {owner}"
+            else:
+                pem = entry.read(CERT_FILE)
+                cert = pki.load_certificates(pem, request.spec.name)[0] if pem else None
+                if cert is None or pki.common_name_of(cert) == request.spec.common_name:
+                    continue
+                holder = f"service {pki.common_name_of(cert)} of another host"
+        except (FileError, pki.PKIError, UnicodeDecodeError):
+            continue  # a damaged entry: the verdict replaces it, for the host that asks
+        problems.append(
+            f"certificate {request.spec.name!r}: the CA store keeps this name for {holder}; {_whose(request)} would take it over. "
+            "Rename the service (or the host) so that its <host>-<service> name differs"
+        )
+    return problems
 
 
 @dataclass
@@ -357,7 +399,7 @@ def issue(store: str, requests, issuer: pki.Issuer, policy: pki.Policy, now, che
     in place and switched in one rename, after every generation of the run was written, so a bad
     request or a crash never leaves a key with a certificate it does not belong to.
     """
-    _check_policy(requests, issuer, policy, now)
+    _check_policy(store, requests, issuer, policy, now)
     decided = [_issue_one(store, request, issuer, now, force, revoked, renew_revoked) for request in requests]
     outcomes = [outcome for outcome, _files in decided]
     if check_mode:  # a renewal that was only planned has no certificate yet
@@ -391,7 +433,7 @@ def unchanged_outcomes(store: str, requests, issuer: pki.Issuer, policy: pki.Pol
                        renew_revoked=True) -> list | None:
     """The outcomes of issue() when no request is due, else None (from the first due one on,
     nothing more is read). The issuer needs no key: nothing is signed."""
-    _check_policy(requests, issuer, policy, now)
+    _check_policy(store, requests, issuer, policy, now)
     outcomes = []
     for request in requests:
         kept, _verdict = _judge(store, request, issuer, now, force, revoked, renew_revoked)
@@ -411,8 +453,9 @@ def plan_without_ca(store: str, requests) -> list:
     ]
 
 
-def _check_policy(requests, issuer, policy, now):
+def _check_policy(store, requests, issuer, policy, now):
     errors = [f"certificate {r.spec.name!r}: {p}" for r in requests for p in policy.violations(r.spec, issuer, now)]
+    errors += _owner_problems(store, requests)
     if errors:
         raise pki.PKIError("; ".join(errors))
 
@@ -468,6 +511,8 @@ def _issue_one(store, request: Request, issuer, now, force, revoked, renew_revok
     leaf = pki.build_leaf(spec, public_key, issuer, now)
     cert_pem = pki.chain_to_pem((leaf, *issuer.chain))
     files[CERT_FILE] = (cert_pem, PUBLIC_MODE)
+    if request.host is not None:
+        files[HOST_FILE] = (f"{request.host}\n".encode(), PUBLIC_MODE)
     status = "issued" if due.chain is None else "renewed"  # a corrupt file is replaced too
     return Outcome(spec.name, status, due.verdict.reason.value, due.verdict.detail, due.cert_path, key_path, due.before, leaf, cert_pem), files
 

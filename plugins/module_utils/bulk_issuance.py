@@ -37,6 +37,7 @@ ARGUMENT_SPEC = dict(
             csr=dict(type="str"),
             next_csr=dict(type="str"),
             force=dict(type="bool", default=False),
+            host=dict(type="str"),
         ),
     ),
     profile=dict(type="str", default="service", choices=["server", "client", "service"]),

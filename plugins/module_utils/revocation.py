@@ -33,6 +33,8 @@ class RevokeRequest:
     reason: pki.RevocationReason = pki.RevocationReason.UNSPECIFIED
 
     def __post_init__(self):
+        if self.name is not None and not authority.SAFE_NAME.fullmatch(str(self.name)):
+            raise pki.PKIError(f"name {self.name!r} is no certificate name (<inventory host>-<service>: letters, digits, '.', '_' and '-')")
         if self.serial is not None:  # canonical: upper-case hex without colons or leading zeros
             try:
                 object.__setattr__(self, "serial", f"{int(str(self.serial).replace(':', ''), 16):X}")

@@ -114,6 +114,15 @@ options:
         description: Renew this certificate now.
         type: bool
         default: false
+      host:
+        description:
+          - The inventory host this certificate is for. The store records it, and refuses a request
+            of another host for the same name (naming both) instead of handing that host's
+            certificate and key to it, in one run or across runs (C(--limit)).
+          - P(mtls.fleet.certificate_requests#filter) sets it. An entry issued before the store recorded
+            hosts is matched by its common name until it is next renewed.
+        type: str
+        version_added: 0.4.0
   profile:
     description: Default profile, V(service) being both server and client, as mTLS peers need.
     type: str

@@ -249,3 +249,47 @@ def test_a_corrupt_certificate_in_the_store_is_reissued_with_the_reason(ca):
 def test_a_certificate_name_with_a_newline_is_refused_before_anything_is_written(name):
     with pytest.raises(pki.PKIError, match="must start with a letter or digit and hold only letters"):
         authority.parse_requests([{"name": name, "subject_alt_name": ["DNS:web"]}], {})
+
+
+def fleet_requests(*hosts_and_services):
+    """The requests the roles make: certificate_requests for each (host, service)."""
+    from ansible_collections.mtls.fleet.plugins.filter.certificate_requests import certificate_requests
+    raw = [r for host, service in hosts_and_services for r in certificate_requests([{"name": service}], host, "example.org")]
+    return authority.parse_requests(raw, {})
+
+
+def test_colliding_names_in_one_run_are_refused_naming_both_hosts(ca):
+    before = snapshot(ca)
+    with pytest.raises(pki.PKIError) as err:
+        run(ca, fleet_requests(("a-b", "c"), ("a", "b-c")))
+    assert ("certificate 'a-b-c': name is used twice (host a-b's service c and host a's service b-c); every certificate needs its own "
+            "name: rename one of the services (or hosts)") in str(err.value)
+    assert snapshot(ca) == before
+
+
+def test_a_name_kept_for_one_host_is_refused_to_another_in_a_later_run(ca):
+    """As under --limit: host a-b's run, then host a's."""
+    first = run(ca, fleet_requests(("a-b", "c")))[0]
+    assert open(os.path.join(ca, "issued", "a-b-c", "host")).read() == "a-b\n"
+    before = snapshot(ca)
+    for judge in (run, unchanged):
+        with pytest.raises(pki.PKIError) as err:
+            judge(ca, fleet_requests(("a", "b-c")))
+        assert str(err.value) == ("certificate 'a-b-c': the CA store keeps this name for host a-b; host a's service b-c would take it over. "
+                                  "Rename the service (or the host) so that its <host>-<service> name differs")
+        assert snapshot(ca) == before
+    again = run(ca, fleet_requests(("a-b", "c")))[0]
+    assert again.status == "unchanged" and pki.serial_text(again.after) == pki.serial_text(first.after)
+
+
+def test_a_name_issued_before_the_store_kept_hosts_is_known_by_its_common_name(ca):
+    raw = {"name": "a-b-c", "common_name": "c", "subject_alt_name": ["DNS:a-b"]}  # as 0.4 issued it: no host
+    run(ca, authority.parse_requests([raw], {}))
+    with pytest.raises(pki.PKIError, match="keeps this name for service c of another host; host a's service b-c would take it over"):
+        run(ca, fleet_requests(("a", "b-c")))
+    adopted = run(ca, fleet_requests(("a-b", "c")), force=True)[0]  # its own host: accepted, and now recorded
+    assert adopted.status == "renewed" and open(os.path.join(ca, "issued", "a-b-c", "host")).read() == "a-b\n"
+
+
+def unchanged(ca, reqs):
+    return authority.unchanged_outcomes(os.path.join(ca, "issued"), reqs, authority.load_issuer(ca, None), pki.Policy(), NOW)

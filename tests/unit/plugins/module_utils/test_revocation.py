@@ -97,6 +97,9 @@ def test_revoking_by_serial_and_dropping_expired_entries(ca):
         ({}, "either name"),
         ({"serial": "xyz"}, "not hexadecimal"),
         ({"name": "a", "reason": "bored"}, "unknown revocation reason"),
+        ({"name": "../../etc"}, "name '../../etc' is no certificate name"),
+        ({"name": "/etc/passwd"}, "is no certificate name"),
+        ({"name": ".."}, "is no certificate name"),
     ],
 )
 def test_bad_requests_name_the_entry_and_the_fix(raw, message):
