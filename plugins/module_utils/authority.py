@@ -63,14 +63,18 @@ class CAResult:
 def fleet_roots(reads) -> dict:
     """{host: [the root certificates its bundle holds]} from slurp results of the hosts' bundles.
 
-    A missing file is a host that trusts nothing yet. A bundle that cannot be read or parsed
-    is an error: reading it as "trusts nothing" could make a new root nobody trusts.
+    A missing file is a host that trusts nothing yet; an unreachable host is None (unknown). A
+    bundle that cannot be read or parsed is an error: reading it as "trusts nothing" could make a
+    new root nobody trusts.
     """
     roots = {}
     for read in reads:
-        if read.get("skipped") or read.get("unreachable"):
+        if read.get("skipped"):
             continue
         host = str(read.get("item", "?"))
+        if read.get("unreachable"):
+            roots[host] = None
+            continue
         if not read.get("content"):
             if str(read.get("msg", "")).lower().startswith("file not found"):  # slurp: "file not found" before 2.17
                 continue
@@ -84,15 +88,23 @@ def fleet_roots(reads) -> dict:
 def refuse_silent_new_root(path: str, fleet_roots: dict, new_root: bool) -> None:
     """A CA directory without a CA while hosts already trust a root means the CA was lost (a
     disk, a throwaway container, a wrong path): a new root would be trusted by none of them.
-    fleet_roots: {host: [root certificates its bundle holds]}."""
+    A host that could not be read may be one of them, so it stops the run too.
+    fleet_roots: {host: [root certificates its bundle holds], or None when unknown}."""
     if ca_exists(path) or new_root:
         return
     trusting = {host: roots for host, roots in sorted(fleet_roots.items()) if roots}
     if not trusting:
+        unknown = sorted(host for host, roots in fleet_roots.items() if roots is None)
+        if unknown:
+            raise pki.PKIError(
+                f"{path} holds no CA, and which root {_some(unknown)} trust is unknown: they could not be reached. If they "
+                "trust a root, a new one would be trusted by none of them, so nothing was changed. Bring them back and run "
+                "again, or restore the CA directory from its backup (mtls.fleet.ca_restore); if this is a new fleet whose "
+                "hosts trust no root yet, set mtls_ca_new_root=true"
+            )
         return
     roots = {pki.fingerprint(cert): cert for found in trusting.values() for cert in found}
-    hosts = list(trusting)
-    named = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
+    named = _some(list(trusting))
     described = "; ".join(f"'{pki.common_name_of(cert)}' (SHA-256 {fp})" for fp, cert in roots.items())
     raise pki.PKIError(
         f"{path} holds no CA, but {named} already trust {described}. A new root would be trusted by none of "
@@ -100,6 +112,10 @@ def refuse_silent_new_root(path: str, fleet_roots: dict, new_root: bool) -> None
         "docs/backup.md), or check mtls_ca_host and mtls_ca_path. To start a new CA deliberately, set "
         "mtls_ca_new_root=true: the hosts then trust the old and the new root until you retire the old one"
     )
+
+
+def _some(hosts) -> str:
+    return ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
 
 
 def ensure_ca(path: str, spec: CASpec, keys: CAKeys, now, check_mode=False, keep_trusting=()) -> CAResult:

@@ -34,8 +34,9 @@ options:
     description:
       - What the fleet's hosts trust now, as the results of M(ansible.builtin.slurp) of a
         C(ca-bundle.pem) on each host (each with C(item), the host, and C(content)). A host
-        without that file trusts nothing yet; skipped and unreachable ones are left out; any
-        other failure to read it stops the module, since what that host trusts is unknown.
+        without that file trusts nothing yet; skipped ones are left out; an unreachable host,
+        or any other failure to read the file, stops the module unless O(new_root=true), since
+        what that host trusts is unknown.
       - Read only when O(path) holds no CA. If any host trusts a root, the module fails before
         creating anything, naming the hosts and the root, unless O(new_root=true).
     type: list
@@ -151,7 +152,7 @@ def main():
         spec = ca_spec(params)
         fleet_roots = {} if authority.ca_exists(params["path"]) else authority.fleet_roots(params["fleet_trust"])
         authority.refuse_silent_new_root(params["path"], fleet_roots, params["new_root"])
-        keep_trusting = [cert for roots in fleet_roots.values() for cert in roots]
+        keep_trusting = [cert for roots in fleet_roots.values() for cert in roots or ()]
         with ca_state_lock(module, params["path"], "mtls.fleet.ca", create=True), ca_keys(params, params["passphrase"]) as keys:
             result = authority.ensure_ca(params["path"], spec, keys, now, check_mode=module.check_mode,
                                          keep_trusting=keep_trusting)

@@ -111,6 +111,14 @@ def test_a_lost_ca_is_not_silently_replaced_while_hosts_trust_it(ca, tmp_path):
     authority.refuse_silent_new_root(ca, fleet, new_root=True)
 
 
+def test_a_lost_ca_is_not_replaced_while_a_host_that_may_trust_it_is_unreachable(ca):
+    shutil.rmtree(ca)
+    with pytest.raises(pki.PKIError, match=r"holds no CA, and which root db-1, web-2 trust is unknown: they could not be reached.*"
+                                           r"mtls.fleet.ca_restore.*new fleet whose hosts trust no root yet, set mtls_ca_new_root=true"):
+        authority.refuse_silent_new_root(ca, {"web-1": [], "web-2": None, "db-1": None}, new_root=False)
+    authority.refuse_silent_new_root(ca, {"web-1": [], "web-2": None}, new_root=True)
+
+
 def test_a_deliberate_new_root_keeps_trusting_the_old_one(ca, tmp_path):
     old_root = pki.load_certificates(open(os.path.join(ca, authority.ROOT_CERT), "rb").read(), "root")[0]
     shutil.rmtree(ca)
@@ -130,7 +138,8 @@ def test_what_the_fleet_trusts_is_read_strictly(ca):
         {"item": "web-4", "skipped": True},
     ]
     roots = authority.fleet_roots(reads)
-    assert list(roots) == ["web-1"] and [pki.common_name_of(c) for c in roots["web-1"]] == ["mtls.fleet root CA"]
+    assert list(roots) == ["web-1", "web-3"] and [pki.common_name_of(c) for c in roots["web-1"]] == ["mtls.fleet root CA"]
+    assert roots["web-3"] is None  # unreachable: unknown, not "trusts nothing"
     unreadable = {"item": "web-5", "failed": False, "msg": "File is not readable: /etc/mtls/web/ca-bundle.pem"}
     with pytest.raises(pki.PKIError, match=r"cannot tell which root web-5 trusts \(File is not readable.*become: true"):
         authority.fleet_roots([*reads, unreadable])
