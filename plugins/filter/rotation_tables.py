@@ -55,6 +55,7 @@ _value:
 """
 
 from ansible_collections.mtls.fleet.plugins.module_utils import tables
+from ansible_collections.mtls.fleet.plugins.module_utils.rotation_record import outcome_of
 
 
 def rotation_tables(hostvars, hosts, issued=None):
@@ -66,7 +67,7 @@ def rotation_tables(hostvars, hosts, issued=None):
         facts = hostvars[host]
         inspected = facts.get("mtls_inspected") or {}
         summary.append((host, inspected.get("certificates") or facts.get("mtls_certs_services") or [],
-                        facts.get("mtls_rotate_serving") or [], facts.get("mtls_rotate_outcome") or "not reached"))
+                        facts.get("mtls_rotate_serving") or [], outcome_of(facts)))
     return tables.rotation_summary(summary)
 
 

@@ -144,11 +144,12 @@ class CRLResult:
 
 
 def ensure_crls(path: str, keys: CAKeys, lifetime: datetime.timedelta, renew_before: pki.RenewBefore, now, check_mode=False) -> CRLResult:
-    """Keep crl.pem holding a current CRL for every known CA; re-sign all of them when a CA or a
-    revocation was added or removed, or when one is inside renew_before of its next update."""
+    """Keep crl.pem holding a current CRL for every CA the fleet trusts; re-sign all of them when a
+    CA or a revocation was added or removed, or when one is inside renew_before of its next update."""
     cas = authority.known_cas(path, keys)
     if not cas:
         raise pki.PKIError(authority.no_ca_message(path))
+    cas = _still_trusted(path, cas)
     wanted = {pki.key_identifier(cert): frozenset() for cert, _key in cas}
     entries = [e for e in read_revocations(path) if e["issuer"] in wanted and not _expired(e, now)]
     for entry in entries:
@@ -174,6 +175,20 @@ def ensure_crls(path: str, keys: CAKeys, lifetime: datetime.timedelta, renew_bef
     facts = [{"issuer": crl.issuer.rfc4514_string(), "next_update": f"{pki.crl_next_update(crl):%Y-%m-%dT%H:%M:%SZ}",
               "revoked": len(crl)} for crl in crls]
     return CRLResult(changed=reason is not None, reason=reason, pem=pem or b"", crls=facts)
+
+
+def _still_trusted(path, cas) -> list:
+    """The CAs whose CRLs are due: those whose root is in the trust bundle and that are not revoked.
+    A rollover's retire phase takes the old root out of the bundle, or revokes the old
+    intermediate, and the CRLs it publishes then are the final ones: finishing the rollover (its
+    old CA files destroyed) leaves nothing to re-sign or reinstall."""
+    pem = read_file(os.path.join(path, authority.BUNDLE))
+    if pem is None:
+        return cas
+    roots = pki.load_certificates(pem, os.path.join(path, authority.BUNDLE))
+    revoked = revoked_serials(path)
+    return [(cert, key) for cert, key in cas
+            if any(pki.signed_by(cert, root) for root in roots) and int(pki.serial_text(cert), 16) not in revoked]
 
 
 def _resign_reason(current_pem, crl_path, cas, wanted, renew_before, lifetime, now) -> str | None:

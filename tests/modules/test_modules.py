@@ -197,6 +197,18 @@ def test_csr_force_makes_a_new_key_and_says_so(tmp_path):
     assert (tmp_path / "next.pem").read_bytes() != next_key and (tmp_path / "key.pem").read_bytes() == in_use  # the key in use is only read
 
 
+def test_rotation_record_writes_under_the_ca_lock_and_reads_back(tmp_path):
+    ca = tmp_path / "ca"
+    ca.mkdir(mode=0o700)
+    empty = module_result("rotation_record", {"path": str(ca)}, tmp_path)
+    assert not empty["changed"] and empty["hosts"] == {}
+    written = module_result("rotation_record", {"path": str(ca), "outcomes": {"web-1": "rotated", "web-2": "rolled back"}}, tmp_path)
+    assert written["changed"] and written["hosts"]["web-2"]["last_success"] is None
+    read = module_result("rotation_record", {"path": str(ca)}, tmp_path)
+    assert not read["changed"] and read["hosts"] == written["hosts"] and read["hosts"]["web-1"]["last_success_timestamp"] > 0
+    assert (ca / ".lock").exists()
+
+
 def served_public_key(host_dir):
     done = subprocess.run(["openssl", "pkey", "-pubout", "-in", os.path.join(host_dir, "web", "key.pem")],
                           capture_output=True, text=True, check=True)

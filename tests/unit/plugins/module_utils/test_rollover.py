@@ -167,3 +167,20 @@ def test_the_record_is_readable_json_and_keys_stay_private(ca):
     assert record["kind"] == "root" and record["generation"] == 2 and record["verified"] == ["trust"]
     keys = [os.path.join(root, f) for root, _dirs, files in os.walk(ca) for f in files if f.endswith("key.pem")]
     assert keys and all(mode(k) == 0o600 for k in keys)
+
+
+@pytest.mark.parametrize("kind, left", [(ROOT, ["mtls.fleet root CA G2", "mtls.fleet intermediate CA G2"]),
+                                        (INTERMEDIATE, ["mtls.fleet root CA", "mtls.fleet intermediate CA G2"])])
+def test_a_finished_rollover_leaves_the_crls_its_retire_phase_published(ca, kind, left):
+    """Each phase's rotation publishes the CRLs; finishing (the old CA destroyed) must not change them again."""
+    def publish():
+        return revocation.ensure_crls(ca, CAKeys(), 30 * DAY, pki.RenewBefore.parse("20d"), NOW)
+    publish()
+    for phase in rollover.PHASES:
+        rollover.begin(ca, phase, kind if phase == "trust" else None, SPEC, CAKeys(), NOW)
+        published = publish()
+        rollover.verified(ca, phase, CAKeys(), NOW)
+    assert [crl["issuer"].split("=", 1)[1] for crl in published.crls] == left  # the retired CA's CRLs are gone already
+    assert not rollover.status(ca, NOW)["in_progress"]
+    after = publish()
+    assert not after.changed and after.reason is None

@@ -1,0 +1,74 @@
+# Copyright (c) mtls.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""When each host last rotated, and how it ended: rotations.json in the CA directory. No Ansible imports.
+
+A scheduled rotation can stop working without anyone noticing (its timer disabled, a controller
+that cannot reach the fleet, a host rolled back every night): its unit still ends successfully.
+The rotation records every host's outcome here, and the report says when each host's last
+successful rotation was.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+
+from . import pki
+from .files import FileBatch, read_file
+
+RECORD_FILE = "rotations.json"
+MODE = 0o644
+_TIME = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def outcome_of(host_facts: dict) -> str:
+    """A host's outcome in this run, from the rotate playbook's facts."""
+    return host_facts.get("mtls_rotate_outcome") or "not reached"
+
+
+def succeeded(outcome: str) -> bool:
+    """A rotation outcome (the summary's last column) that left the host serving what it should."""
+    return str(outcome).startswith(("rotated", "kept"))
+
+
+def read(path: str) -> dict:
+    """{host: {last_run, last_outcome, last_success (or None)}}; empty before the first rotation."""
+    record_path = os.path.join(path, RECORD_FILE)
+    text = read_file(record_path)
+    if text is None:
+        return {}
+    try:
+        hosts = json.loads(text)["hosts"]
+    except (ValueError, KeyError, TypeError):
+        raise pki.PKIError(f"{record_path} is not a rotation record; move it away (the next rotation writes a new one)") from None
+    return hosts
+
+
+def record(path: str, outcomes: dict, now: datetime.datetime, check_mode=False) -> dict:
+    """Add one run's outcomes ({host: outcome}) to the record; returns the record."""
+    hosts = read(path)
+    stamp = f"{now:{_TIME}}"
+    for host, outcome in sorted(outcomes.items()):
+        entry = dict(hosts.get(host) or {"last_success": None}, last_run=stamp, last_outcome=str(outcome))
+        if succeeded(outcome):
+            entry["last_success"] = stamp
+        hosts[host] = entry
+    if not check_mode:
+        batch = FileBatch(keep_previous=False)
+        batch.add(os.path.join(path, RECORD_FILE), (json.dumps({"hosts": hosts}, indent=1, sort_keys=True) + "\n").encode(), MODE)
+        batch.commit()
+    return hosts
+
+
+def days_since(stamp: str | None, now: datetime.datetime) -> float | None:
+    if not stamp:
+        return None
+    then = datetime.datetime.strptime(stamp, _TIME).replace(tzinfo=datetime.timezone.utc)
+    return round((now - then).total_seconds() / 86400, 2)
+
+
+def timestamp(stamp: str | None) -> int | None:
+    if not stamp:
+        return None
+    return int(datetime.datetime.strptime(stamp, _TIME).replace(tzinfo=datetime.timezone.utc).timestamp())
