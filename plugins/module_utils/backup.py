@@ -4,9 +4,10 @@
 
 The archive is every file of the CA directory (keys, certificates, the store of issued
 certificates, revocations, CRLs, rollover state) with its mode, as JSON, encrypted with
-AES-256-GCM under a key derived from a passphrase with scrypt. The header is authenticated too,
-so a wrong passphrase, a truncated file or a changed byte is refused before anything is written.
-A restore brings back the same root, serials and revocations, into a directory that holds no CA.
+AES-256-GCM under a key derived from a passphrase with scrypt. The header, which names the scrypt
+parameters, is authenticated too, so a wrong passphrase, a truncated file or a changed byte is
+refused before anything is written. A restore brings back the same root, serials and
+revocations, into a directory that holds no CA.
 """
 
 from __future__ import annotations
@@ -14,18 +15,25 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 import shutil
 import stat
 
-from . import authority, pki, revocation
+from . import authority, locking, pki, revocation
 from .files import FileBatch, FileError, fsync_directory, read_file, require_safe_directory, set_owner_mode
 
-MAGIC = b"mtls.fleet CA backup v1\n"
+MAGIC_V1 = b"mtls.fleet CA backup v1\n"  # 0.4: scrypt n=2^15, r=8, p=1
+MAGIC = b"mtls.fleet CA backup v2 scrypt"  # then " n=<N> r=<r> p=<p>\n", salt and nonce: all authenticated
 ARCHIVE_MODE = 0o600
+RESTORER = "mtls.fleet.ca_backup (restore)"
 _SALT, _NONCE = 16, 12
-_SCRYPT = dict(length=32, n=2 ** 15, r=8, p=1)
+_SCRYPT = dict(n=2 ** 17, r=8, p=1)
+_SCRYPT_V1 = dict(n=2 ** 15, r=8, p=1)
+_SCRYPT_MAX = dict(n=2 ** 18, r=8, p=2)  # an archive may not make a restore spend more (scrypt's memory is 128 * n * r bytes)
+_PARAMETERS = re.compile(rb" n=([0-9]{1,8}) r=([0-9]{1,3}) p=([0-9]{1,3})\n")
 _SKIPPED = {".lock"}  # held by whoever runs; never part of the state
+_RESTORE_TEMP = re.compile(r"\.(?P<name>.+)\.restore-[0-9a-f]{12}\Z")
 
 
 class BackupError(FileError):
@@ -37,6 +45,8 @@ def backup(ca_path: str, archive: str, passphrase: str, check_mode=False) -> dic
     _require_passphrase(passphrase)
     if not authority.ca_exists(ca_path):
         raise BackupError(f"{ca_path} holds no CA ({authority.ROOT_CERT}); there is nothing to back up")
+    if not check_mode:
+        remove_killed_restores(ca_path)
     files = _read_tree(ca_path)
     summary = _summary(files)
     if not check_mode:
@@ -70,8 +80,22 @@ def restore(ca_path: str, archive: str, passphrase: str, check_mode=False) -> tu
     if leftovers:
         raise BackupError(f"{ca_path} holds no CA but is not empty ({', '.join(leftovers[:5])}); move it away first")
     if not check_mode:
+        remove_killed_restores(ca_path)
         _write_tree(ca_path, files)
     return True, summary
+
+
+def remove_killed_restores(ca_path: str) -> list:
+    """A restore killed before its rename leaves the decrypted CA beside ca_path
+    (.<name>.restore-<hex>): remove it. Returns what was removed."""
+    parent, name = os.path.split(os.path.abspath(ca_path))
+    removed = []
+    for entry in _names(parent):
+        found = _RESTORE_TEMP.fullmatch(entry)
+        if found and found.group("name") == name:
+            shutil.rmtree(os.path.join(parent, entry))
+            removed.append(entry)
+    return removed
 
 
 def _require_passphrase(passphrase):
@@ -108,7 +132,7 @@ def _write_tree(ca_path: str, files: dict) -> None:
             target = os.path.normpath(os.path.join(temp, relative))
             if os.path.isabs(relative) or not target.startswith(temp + os.sep):
                 raise BackupError(f"the archive names {relative!r}, outside the CA directory; refusing it")
-            os.makedirs(os.path.dirname(target), authority.DIRECTORY_MODE, exist_ok=True)
+            _make_directories(temp, os.path.dirname(target))
             if "link" in entry:
                 if os.path.basename(entry["link"]) != entry["link"] or entry["link"] in (".", ".."):
                     raise BackupError(f"the archive links {relative!r} to {entry['link']!r}, outside its directory; refusing it")
@@ -118,14 +142,26 @@ def _write_tree(ca_path: str, files: dict) -> None:
         batch.commit()
         for link, target in links:
             os.symlink(link, target)
-        if os.path.isdir(ca_path):  # empty but for a lock file: rename replaces an empty directory
-            for name in _names(ca_path):
-                os.unlink(os.path.join(ca_path, name))
-        os.rename(temp, ca_path)
-        fsync_directory(parent)
+        # The restored directory's lock is taken before it moves into place: a run that opens
+        # <ca>/.lock after the rename waits for this restore, which still holds the old one.
+        with locking.ca_lock(temp, RESTORER, 0):
+            if os.path.isdir(ca_path):  # empty but for a lock file: rename replaces an empty directory
+                for name in _names(ca_path):
+                    os.unlink(os.path.join(ca_path, name))
+            os.rename(temp, ca_path)
+            fsync_directory(parent)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
+
+
+def _make_directories(top, directory):
+    """Every level below top that is missing, 0700 (the CA directory's mode), whatever the umask."""
+    if directory == top or os.path.isdir(directory):
+        return
+    _make_directories(top, os.path.dirname(directory))
+    os.mkdir(directory, authority.DIRECTORY_MODE)
+    set_owner_mode(directory, authority.DIRECTORY_MODE)
 
 
 def _names(path):
@@ -160,27 +196,40 @@ def _root_description(ca_path):
     return f"root '{pki.common_name_of(root)}', SHA-256 {pki.fingerprint(root)}"
 
 
-def _key(passphrase: str, salt: bytes) -> bytes:
+def _key(passphrase: str, salt: bytes, scrypt: dict) -> bytes:
     from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-    return Scrypt(salt=salt, **_SCRYPT).derive(passphrase.encode())
+    return Scrypt(salt=salt, length=32, **scrypt).derive(passphrase.encode())
 
 
-def _seal(plaintext: bytes, passphrase: str) -> bytes:
+def _seal(plaintext: bytes, passphrase: str, scrypt=None) -> bytes:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    scrypt = scrypt or _SCRYPT
     salt, nonce = secrets.token_bytes(_SALT), secrets.token_bytes(_NONCE)
-    header = MAGIC + salt + nonce
-    return header + AESGCM(_key(passphrase, salt)).encrypt(nonce, plaintext, header)
+    header = MAGIC + b" n=%d r=%d p=%d\n" % (scrypt["n"], scrypt["r"], scrypt["p"]) + salt + nonce
+    return header + AESGCM(_key(passphrase, salt, scrypt)).encrypt(nonce, plaintext, header)
+
+
+def _parameters(sealed: bytes, archive: str) -> tuple:
+    """(scrypt parameters, where the salt starts) from the archive's header, v2 or 0.4's v1."""
+    if sealed.startswith(MAGIC_V1):
+        return _SCRYPT_V1, len(MAGIC_V1)
+    found = _PARAMETERS.match(sealed, len(MAGIC)) if sealed.startswith(MAGIC) else None
+    if not found:
+        raise BackupError(f"{archive} is not an archive made by mtls.fleet.ca_backup")
+    scrypt = dict(n=int(found.group(1)), r=int(found.group(2)), p=int(found.group(3)))
+    if any(scrypt[k] > _SCRYPT_MAX[k] for k in scrypt) or scrypt["n"] < 2 or scrypt["n"] & (scrypt["n"] - 1) or not scrypt["r"] or not scrypt["p"]:
+        raise BackupError(f"{archive} asks for scrypt parameters {scrypt} this collection does not use; refusing to derive its key")
+    return scrypt, found.end()
 
 
 def _open(sealed: bytes, passphrase: str, archive: str) -> bytes:
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-    if not sealed.startswith(MAGIC):
-        raise BackupError(f"{archive} is not an archive made by mtls.fleet.ca_backup")
-    salt = sealed[len(MAGIC):len(MAGIC) + _SALT]
-    header = sealed[:len(MAGIC) + _SALT + _NONCE]
+    scrypt, start = _parameters(sealed, archive)
+    salt = sealed[start:start + _SALT]
+    header = sealed[:start + _SALT + _NONCE]
     nonce = header[-_NONCE:]
     try:
-        return AESGCM(_key(passphrase, salt)).decrypt(nonce, sealed[len(header):], header)
+        return AESGCM(_key(passphrase, salt, scrypt)).decrypt(nonce, sealed[len(header):], header)
     except InvalidTag:
         raise BackupError(f"{archive} cannot be decrypted: the passphrase is wrong or the file was damaged; nothing was changed") from None

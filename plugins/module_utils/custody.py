@@ -152,8 +152,9 @@ class Token:
         public, private = parameters.generate_keypair(
             store=True, label=label, id=key_id,
             public_template={Attribute.VERIFY: True},
+            # Signing only: no key derivation with it, no copy of it, and no attribute changed later.
             private_template={Attribute.SIGN: True, Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False,
-                              Attribute.PRIVATE: True},
+                              Attribute.PRIVATE: True, Attribute.DERIVE: False, Attribute.COPYABLE: False, Attribute.MODIFIABLE: False},
         )
         uri = (f"{URI_SCHEME}token={quote(self.label, safe='')};object={quote(label, safe='')};"
                f"id={''.join(f'%{b:02x}' for b in key_id)};type=private")

@@ -87,11 +87,18 @@ def require_safe_directory(path: str, create_mode: int = 0o755, check_mode: bool
 
 def refuse_unsafe_directory(path: str, allowed_mode: int) -> None:
     """An existing directory (a CA's) must be owned by root or the user running and writable by
-    no one else than mode allows; a missing one is fine."""
+    no one else than mode allows; a missing one is fine. A symlink is refused: every later step
+    (the lock, the clean-up of temp files, each write) would follow it again, wherever it then
+    points."""
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except FileNotFoundError:
         return
+    if stat.S_ISLNK(st.st_mode):
+        raise FileError(f"{path} is a symlink (to {os.readlink(path)}); give the directory itself as the CA path "
+                        "(mtls_ca_path): a link could be pointed elsewhere between two steps")
+    if not stat.S_ISDIR(st.st_mode):
+        raise FileError(f"{path} exists and is not a directory; move it away")
     _refuse_unsafe(path, st, allowed_mode, owners=(0, os.geteuid()))
 
 

@@ -209,6 +209,18 @@ def test_rotation_record_writes_under_the_ca_lock_and_reads_back(tmp_path):
     assert (ca / ".lock").exists()
 
 
+def test_ca_backup_checks_the_ca_path_as_every_ca_module_does(tmp_path):
+    args = {"archive": str(tmp_path / "ca.enc"), "passphrase": "correct horse battery staple"}
+    for state in ("backup", "restore"):
+        empty = module_result("ca_backup", dict(args, path="", state=state), tmp_path, check=False)
+        assert empty.get("failed") and "the CA directory's path is empty; set mtls_ca_path" in empty["msg"], empty
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    loose.chmod(0o777)
+    found = module_result("ca_backup", dict(args, path=str(loose)), tmp_path, check=False)
+    assert found.get("failed") and "is writable by group and others (mode 0777)" in found["msg"], found
+
+
 def served_public_key(host_dir):
     done = subprocess.run(["openssl", "pkey", "-pubout", "-in", os.path.join(host_dir, "web", "key.pem")],
                           capture_output=True, text=True, check=True)

@@ -4,12 +4,16 @@ that lost its CA while the fleet trusts one is never silently replaced by a new 
 
 import base64
 import datetime
+import fcntl
+import json
 import os
 import shutil
+import stat
 
 import pytest
 
-from ansible_collections.mtls.fleet.plugins.module_utils import authority, backup, pki, revocation
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, backup, locking, module_support, pki, revocation
+from ansible_collections.mtls.fleet.plugins.module_utils.files import FileError
 from ansible_collections.mtls.fleet.plugins.module_utils.custody import CAKeys
 
 PASSPHRASE = "correct horse battery staple"
@@ -143,3 +147,97 @@ def test_what_the_fleet_trusts_is_read_strictly(ca):
     unreadable = {"item": "web-5", "failed": False, "msg": "File is not readable: /etc/mtls/web/ca-bundle.pem"}
     with pytest.raises(pki.PKIError, match=r"cannot tell which root web-5 trusts \(File is not readable.*become: true"):
         authority.fleet_roots([*reads, unreadable])
+
+
+def seal_as_0_4(plaintext, passphrase):
+    """An archive as mtls.fleet 0.4 wrote it: v1 header, scrypt n=2^15, r=8, p=1."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+    salt, nonce = os.urandom(16), os.urandom(12)
+    header = b"mtls.fleet CA backup v1\n" + salt + nonce
+    key = Scrypt(salt=salt, length=32, n=2 ** 15, r=8, p=1).derive(passphrase.encode())
+    return header + AESGCM(key).encrypt(nonce, plaintext, header)
+
+
+def test_archives_use_scrypt_n_2_17_named_in_the_authenticated_header_and_0_4_archives_still_open(ca, tmp_path):
+    archive = str(tmp_path / "ca.enc")
+    backup.backup(ca, archive, PASSPHRASE)
+    sealed = open(archive, "rb").read()
+    assert sealed.startswith(b"mtls.fleet CA backup v2 scrypt n=131072 r=8 p=1\n")
+    weakened = sealed.replace(b"n=131072", b"n=032768", 1)  # same length: only the authentication can tell
+    with open(archive, "wb") as handle:
+        handle.write(weakened)
+    with pytest.raises(backup.BackupError, match="cannot be decrypted: the passphrase is wrong or the file was damaged"):
+        backup.restore(str(tmp_path / "restored"), archive, PASSPHRASE)
+    with open(archive, "wb") as handle:
+        handle.write(sealed.replace(b"n=131072 r=8", b"n=16777216 r=8", 1))
+    with pytest.raises(backup.BackupError, match="asks for scrypt parameters .* this collection does not use"):
+        backup.restore(str(tmp_path / "restored"), archive, PASSPHRASE)
+
+    files = backup._read_tree(ca)  # pylint: disable=protected-access
+    with open(archive, "wb") as handle:
+        handle.write(seal_as_0_4(json.dumps({"files": files}).encode(), PASSPHRASE))
+    changed, _summary = backup.restore(str(tmp_path / "restored"), archive, PASSPHRASE)
+    assert changed and tree(str(tmp_path / "restored")) == tree(ca)
+
+
+def test_a_restore_makes_every_directory_0700_whatever_the_umask(ca, tmp_path):
+    archive = str(tmp_path / "ca.enc")
+    backup.backup(ca, archive, PASSPHRASE)
+    shutil.rmtree(ca)
+    old = os.umask(0o022)
+    try:
+        backup.restore(ca, archive, PASSPHRASE)
+    finally:
+        os.umask(old)
+    modes = {os.path.relpath(top, ca): stat.S_IMODE(os.stat(top).st_mode) for top, _dirs, _files in os.walk(ca)}
+    assert "issued" in modes and set(modes.values()) == {0o700}, modes
+
+
+def test_what_a_killed_restore_left_beside_the_ca_is_removed(ca, tmp_path):
+    archive = str(tmp_path / "ca.enc")
+    backup.backup(ca, archive, PASSPHRASE)
+    shutil.rmtree(ca)
+    killed = tmp_path / ".ca.restore-0123456789ab"  # the decrypted CA, written before the rename
+    killed.mkdir(mode=0o700)
+    (killed / "root-ca-key.pem").write_bytes(b"the CA's key")
+    other = tmp_path / ".other.restore-0123456789ab"  # another CA directory's: not ours to touch
+    other.mkdir()
+    backup.restore(ca, archive, PASSPHRASE)
+    assert not killed.exists() and other.exists()
+    killed.mkdir(mode=0o700)
+    backup.backup(ca, archive, PASSPHRASE)
+    assert not killed.exists()
+
+
+def test_the_restored_directory_is_locked_before_it_moves_into_place(ca, tmp_path, monkeypatch):
+    """A run that opens <ca>/.lock right after the rename must wait for the restore."""
+    archive = str(tmp_path / "ca.enc")
+    backup.backup(ca, archive, PASSPHRASE)
+    shutil.rmtree(ca)
+    os.mkdir(ca, 0o700)
+    seen, rename = [], os.rename
+
+    def rename_then_try_the_lock(source, target):
+        rename(source, target)
+        fd = os.open(os.path.join(target, ".lock"), os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            seen.append("free")
+        except BlockingIOError:
+            seen.append("held")
+        finally:
+            os.close(fd)
+    monkeypatch.setattr(backup.os, "rename", rename_then_try_the_lock)
+    with locking.ca_lock(ca, backup.RESTORER, 1):
+        backup.restore(ca, archive, PASSPHRASE)
+    assert seen == ["held"]
+
+
+def test_a_symlinked_ca_path_is_refused(ca, tmp_path):
+    link = str(tmp_path / "link")
+    os.symlink(ca, link)
+    with pytest.raises(FileError, match=r"link is a symlink \(to .*ca\); give the directory itself as the CA path"):
+        with module_support.ca_directory_lock(link, "test", 1, exclusive=True):
+            pass
+    assert not os.path.exists(os.path.join(ca, ".lock"))

@@ -74,6 +74,8 @@ def test_ca_keys_are_made_in_the_token_and_cannot_leave_it(tmp_path, token):
         assert obj[Attribute.SENSITIVE] and obj[Attribute.ALWAYS_SENSITIVE]
         assert not obj[Attribute.EXTRACTABLE] and obj[Attribute.NEVER_EXTRACTABLE]
         assert obj[Attribute.TOKEN] and obj[Attribute.PRIVATE]
+        assert obj[Attribute.SIGN] and not obj[Attribute.DERIVE]  # signing only
+        assert not obj[Attribute.COPYABLE] and not obj[Attribute.MODIFIABLE]
         with pytest.raises(pkcs11.exceptions.AttributeSensitive):
             obj[Attribute.VALUE]  # pylint: disable=pointless-statement
     key = authority.load_issuer(ca, CAKeys(token=token)).key
