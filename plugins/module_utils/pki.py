@@ -18,6 +18,8 @@ import traceback
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from . import pkcs8
+
 try:
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature
@@ -361,10 +363,11 @@ def _days(delta) -> str:
 
 
 def key_to_pem(key, passphrase: str | None = None) -> bytes:
-    encryption = (
-        serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
-    )
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    """PKCS#8 PEM; with a passphrase, encrypted with PBKDF2 at pkcs8.PBKDF2_ITERATIONS (cryptography's own uses 2,048)."""
+    if not passphrase:
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return pkcs8.encrypt(der, passphrase.encode())
 
 
 def load_private_key(pem: bytes, what: str, passphrase: str | None = None):

@@ -2,6 +2,8 @@
 
 import datetime
 import ipaddress
+import re
+import subprocess
 
 import pytest
 from cryptography import x509
@@ -366,3 +368,19 @@ def test_white_space_around_a_san_is_trimmed_as_everywhere_in_the_inventory():
 def test_control_characters_never_reach_a_common_name(common_name):
     with pytest.raises(pki.PKIError, match="holds a control character"):
         pki.check_common_name(common_name)
+
+
+@pytest.mark.parametrize("key_type", [pki.KeyType.ECDSA_P256, pki.KeyType.ED25519])
+def test_an_encrypted_key_uses_600000_pbkdf2_rounds_and_openssl_reads_it(tmp_path, key_type):
+    key = key_type.generate()
+    pem = pki.key_to_pem(key, "correct horse battery")
+    assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n")
+    assert pki.public_bytes(pki.load_private_key(pem, "key", "correct horse battery")) == pki.public_bytes(key)
+    with pytest.raises(pki.PKIError):
+        pki.load_private_key(pem, "key", "wrong horse battery")
+    (tmp_path / "key.pem").write_bytes(pem)
+    parsed = subprocess.run(["openssl", "asn1parse", "-in", str(tmp_path / "key.pem")], capture_output=True, text=True, check=True).stdout
+    assert re.search(r":PBES2\n.*:PBKDF2\n.*INTEGER +:0927C0\n.*:hmacWithSHA256\n.*:aes-256-cbc", parsed, re.S), parsed  # 600,000
+    public = subprocess.run(["openssl", "pkey", "-in", str(tmp_path / "key.pem"), "-passin", "pass:correct horse battery", "-pubout",
+                             "-outform", "DER"], capture_output=True, check=True).stdout
+    assert public == pki.public_bytes(key)
