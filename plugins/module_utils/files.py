@@ -147,6 +147,9 @@ def fsync_directory(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
+    except OSError as exc:
+        raise FileError(f"{path}: syncing the directory failed ({exc.strerror}); what was renamed there may not survive a crash. "
+                        "Check the disk, then run again") from None
     finally:
         os.close(fd)
 
@@ -200,11 +203,12 @@ class FileBatch:
                     continue
                 if self._keep_previous:
                     _keep_previous(path)
-                os.replace(temps.pop(path), path)
+                os.replace(temps[path], path)
+                del temps[path]  # only once it is in place: a temp that did not move is removed below
             for directory in sorted({os.path.dirname(staged[0]) or "." for staged in self._staged}):
                 fsync_directory(directory)
         except OSError as exc:
-            raise FileError(f"{exc.filename or 'file'}: {exc.strerror}") from None
+            raise FileError(f"{exc.filename2 or exc.filename or 'a file of the batch'}: {exc.strerror}") from None
         finally:
             for temp in temps.values():
                 if os.path.lexists(temp):
@@ -225,8 +229,11 @@ def _write_temp(path: str, content: bytes, mode: int, uid: int = -1, gid: int = 
         while view:
             view = view[os.write(fd, view):]
         os.fsync(fd)
-    except BaseException:
+    except OSError as exc:
         os.unlink(temp)  # it may hold part of a private key
+        raise FileError(f"{path}: writing it failed ({exc.strerror}); nothing was changed. Check the disk, then run again") from None
+    except BaseException:
+        os.unlink(temp)
         raise
     finally:
         os.close(fd)

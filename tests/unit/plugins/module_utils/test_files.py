@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from ansible_collections.mtls.fleet.plugins.module_utils.files import FileBatch, FileError, ensure_directory, read_file
+from ansible_collections.mtls.fleet.plugins.module_utils.files import FileBatch, FileError, ensure_directory, fsync_directory, read_file
 
 
 def mode(path):
@@ -80,3 +80,27 @@ def test_one_failed_write_renames_nothing_and_leaves_no_temp(tmp_path):
         batch.commit()
     assert (tmp_path / "ok" / "cert.pem").read_bytes() == b"old"
     assert os.listdir(tmp_path / "ok") == ["cert.pem"]
+
+
+def test_a_key_whose_rename_fails_leaves_no_temp_file_behind(tmp_path):
+    batch = FileBatch(keep_previous=False)
+    batch.add(str(tmp_path / "cert.pem"), b"cert", 0o644)
+    batch.add(str(tmp_path / "key.pem"), b"-----BEGIN PRIVATE KEY-----", 0o600)
+    (tmp_path / "key.pem").mkdir()  # a directory where the key goes, since staging: the rename fails for real
+    (tmp_path / "key.pem" / "x").write_bytes(b"")
+    with pytest.raises(FileError, match=r"key\.pem: Is a directory"):
+        batch.commit()
+    assert sorted(os.listdir(tmp_path)) == ["cert.pem", "key.pem"]  # the temp file holding the key is gone
+
+
+def test_a_failed_sync_names_the_path(tmp_path, monkeypatch):
+    def fsync_fails(fd):
+        raise OSError(5, "Input/output error")
+    monkeypatch.setattr(os, "fsync", fsync_fails)
+    batch = FileBatch()
+    batch.add(str(tmp_path / "key.pem"), b"k", 0o600)
+    with pytest.raises(FileError, match=rf"^{tmp_path}/key.pem: writing it failed \(Input/output error\); nothing was changed"):
+        batch.commit()
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(FileError, match=rf"^{tmp_path}: syncing the directory failed \(Input/output error\)"):
+        fsync_directory(str(tmp_path))
