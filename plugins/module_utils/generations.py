@@ -90,14 +90,19 @@ class Generations:
     def switch_to(self, generation: str, sync: bool = True) -> None:
         """Use generation: one rename of the link, made durable (sync=False: the caller syncs the
         parent once after switching many). The generation it replaces becomes the previous one
-        (named first, so a crash never loses it); the one before that is removed."""
+        (named first, so a crash never loses it); the one before that is removed. Going back to
+        the previous generation (a rollback) swaps the two links in one step."""
         served, dropped = self.current(), self.previous()
         if served == self.path:  # a 0.2 directory: swap it for the link, then name it a generation
             link = self._new_link(generation)
             _exchange(link, self.path)
             served = os.path.join(self.parent, f".{self.name}.gen{self._number(os.path.basename(generation)) - 1}")
-            os.rename(link, served)
+            # Named as previous before the directory takes that name: a kill in between leaves it
+            # under its link's name, which remove_leftovers makes the previous generation.
             self._point(self._previous_link, served)
+            os.rename(link, served)
+        elif served is not None and generation == dropped:
+            _exchange(self._previous_link, self.path)
         else:
             if served is not None:
                 self._point(self._previous_link, served)
