@@ -18,7 +18,7 @@ import stat
 from dataclasses import dataclass
 
 from . import generations, locking, pki
-from .files import FileBatch, FileError, read_file, require_safe_directory
+from .files import FileBatch, FileError, read_file, require_safe_directory, set_owner_mode
 
 CERT_FILE, KEY_FILE, BUNDLE_FILE = "cert.pem", "key.pem", "ca-bundle.pem"
 DIRECTORY_MODE, PUBLIC_MODE = 0o750, 0o644
@@ -71,6 +71,7 @@ def _install(services, bundle, now, check_mode):
                     switches.append((service, layout, layout.write(wanted, service.gid), key_pem))
             else:
                 changed = layout.fix_owner_and_modes(wanted, service.gid, check_mode)
+                changed = _tighten_previous_keys(layout, service, check_mode) or changed
             results.append({
                 "name": service.name, "changed": changed, "directory": service.directory,
                 "serial": pki.serial_text(leaf), "previous_serial": pki.serial_text(previous) if previous else None,
@@ -240,6 +241,27 @@ def _host_key_for(service, layout, leaf) -> bytes:
     if found is None:
         raise pki.PKIError(MISMATCH)
     return found[1]
+
+
+def _tighten_previous_keys(layout, service, check_mode) -> bool:
+    """The previous generation's keys get the owner, group and (never a looser) mode the service's
+    key has now. Not when it is replaced: a rollback in the same rotation serves that generation
+    as it was. But once the current one is kept by a run, an access tightened since (another
+    group, 0600) holds for the old key too, which is still valid."""
+    previous = layout.previous()
+    changed = False
+    for name in (KEY_FILE, KEY_FILE + ".previous") if previous else ():
+        path = os.path.join(previous, name)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        mode = stat.S_IMODE(st.st_mode) & service.key_mode
+        if stat.S_IMODE(st.st_mode) != mode or layout.uid not in (-1, st.st_uid) or service.gid not in (-1, st.st_gid):
+            changed = True
+            if not check_mode:
+                set_owner_mode(path, mode, layout.uid, service.gid)
+    return changed
 
 
 def _renew_next_key(service, used_pem) -> None:

@@ -273,3 +273,18 @@ def test_restore_previous_after_a_new_key_was_made_on_the_host_puts_the_old_pair
     deploy.restore_previous([deploy.ServiceFiles("web", str(directory), b"")], pki.utcnow())
     assert (directory / "cert.pem").read_bytes() == certs[0]
     assert (directory / "key.pem").read_bytes() == pki.key_to_pem(old_key) and mode(directory / "key.pem") == 0o600
+
+
+def test_access_tightened_reaches_the_previous_generation_once_the_current_one_is_kept(ca, tmp_path):
+    daemon = grp.getgrnam("daemon").gr_gid
+    old_cert, old_key = issue(ca, "web")
+    deploy.install([deploy.ServiceFiles("web", str(tmp_path / "web"), old_cert, old_key, gid=daemon, key_mode=0o640)], bundle(ca), pki.utcnow())
+    new_cert, new_key = issue(ca, "web", force=True)
+    tightened = deploy.ServiceFiles("web", str(tmp_path / "web"), new_cert, new_key, gid=0, key_mode=0o600)
+    deploy.install([tightened], bundle(ca), pki.utcnow())
+    previous_key = tmp_path / ".web.gen1" / "key.pem"
+    assert (mode(previous_key), os.lstat(previous_key).st_gid) == (0o640, daemon)  # kept as it was, for a rollback in this rotation
+    assert deploy.install([tightened], bundle(ca), pki.utcnow())[0]["changed"]  # the next run keeps the new generation
+    assert (mode(previous_key), os.lstat(previous_key).st_gid) == (0o600, 0)
+    assert previous_key.read_bytes() == old_key and not deploy.install([tightened], bundle(ca), pki.utcnow())[0]["changed"]
+    assert deploy.install([tightened], bundle(ca), pki.utcnow(), check_mode=True)[0]["changed"] is False
