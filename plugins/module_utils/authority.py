@@ -328,13 +328,16 @@ def _parse_request(raw, defaults) -> Request:
     key_type = pki.KeyType.of(wanted.public_key()) if wanted else pki.KeyType.parse(value["key_type"] or "ecdsa-p256")
     spec = pki.LeafSpec(
         name=name,
-        common_name=pki.check_common_name(str(value["common_name"] or name)),
+        common_name=pki.check_identity(str(value["common_name"] or name)),
         sans=tuple(value["subject_alt_name"] or ()),
         profile=pki.Profile.parse(value["profile"] or "service"),
         key_type=key_type,
         lifetime=pki.parse_duration(value["lifetime"] or pki.DEFAULT_LEAF_LIFETIME, "lifetime"),
         renew_before=pki.RenewBefore.parse(value["renew_before"] or pki.DEFAULT_RENEW_BEFORE),
     )
+    if spec.renew_before.window(spec.lifetime) >= spec.lifetime:
+        raise pki.PKIError(f"renew_before ({value['renew_before'] or pki.DEFAULT_RENEW_BEFORE}) must be shorter than lifetime "
+                           f"({value['lifetime'] or pki.DEFAULT_LEAF_LIFETIME}), or every run renews the certificate")
     return Request(spec=spec, csr=csr, next_csr=next_csr, force=bool(value["force"]),
                    rotate_key=bool(value["rotate_key"]) if value["rotate_key"] is not None else True,
                    host=str(value["host"]) if value["host"] else None)

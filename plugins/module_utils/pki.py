@@ -192,10 +192,17 @@ def parse_san(entry, field="subject_alt_name"):
         labels = name.split(".")
         if labels[0] == "*":
             labels = labels[1:]
+            if len(labels) < 2:  # *.com would match every name under a top-level domain
+                raise PKIError(f"{field}: {entry!r} is a wildcard over a whole top-level domain; write e.g. 'DNS:*.svc.example.com'")
         if not name or len(name) > 253 or not labels or not all(_DNS_LABEL.fullmatch(label) for label in labels):
             raise PKIError(f"{field}: {entry!r} is not a valid DNS name; use letters, digits, '-' and '.' only")
+        if _is_ip_address(name):  # clients that dial an address look for an IP entry, never a DNS one
+            raise PKIError(f"{field}: {entry!r} is an IP address, not a DNS name; write 'IP:{name}'")
         return x509.DNSName(name)
     if kind == "IP":
+        if "%" in value:
+            raise PKIError(f"{field}: {entry!r} has a scope ({value[value.index('%'):]}), which a certificate cannot hold; "
+                           f"write 'IP:{value[:value.index('%')]}'")
         try:
             return x509.IPAddress(ipaddress.ip_address(value))
         except ValueError:
@@ -203,7 +210,18 @@ def parse_san(entry, field="subject_alt_name"):
     parts = urlsplit(value)
     if not parts.scheme or not (parts.netloc or parts.path) or any(c.isspace() or _is_control(c) for c in value):
         raise PKIError(f"{field}: {entry!r} is not a URI; write e.g. 'URI:spiffe://example.org/web'")
+    if not value.isascii():
+        raise PKIError(f"{field}: {entry!r} holds characters outside ASCII; write the host as its A-label (xn--...) "
+                       "and percent-encode the rest (%C3%A4 for an a-umlaut)")
     return x509.UniformResourceIdentifier(value)
+
+
+def _is_ip_address(text) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def san_text(name) -> str:
@@ -507,6 +525,18 @@ def chain_problem(leaf, intermediates, roots, now) -> str | None:
 
 # ---------------------------------------------------------------------------------------------
 # Building certificates
+
+
+_IDENTITY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_identity(common_name: str) -> str:
+    """A leaf's common name is its identity: nginx allow-lists match it in the subject DN, so it
+    holds no character the DN escapes or separates with (',', '+', '=', '\\', quotes, spaces)."""
+    if not _IDENTITY.fullmatch(str(common_name)):
+        raise PKIError(f"common_name: {common_name!r} is not an identity nginx allow-lists can match; use 1 to 64 letters, "
+                       "digits, '.', '_' and '-', starting with a letter or digit (the service name)")
+    return common_name
 
 
 def check_common_name(common_name: str) -> str:

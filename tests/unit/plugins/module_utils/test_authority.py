@@ -293,3 +293,14 @@ def test_a_name_issued_before_the_store_kept_hosts_is_known_by_its_common_name(c
 
 def unchanged(ca, reqs):
     return authority.unchanged_outcomes(os.path.join(ca, "issued"), reqs, authority.load_issuer(ca, None), pki.Policy(), NOW)
+
+
+@pytest.mark.parametrize("fields", [{"renew_before": "90d", "lifetime": "90d"}, {"renew_before": "120d", "lifetime": "30d"}, {"renew_before": "91d"}])
+def test_renew_before_at_least_the_lifetime_is_refused_not_renewed_forever(fields):
+    with pytest.raises(pki.PKIError, match=r"renew_before \(.*\) must be shorter than lifetime \(.*\), or every run renews"):
+        requests("web", **fields)
+
+
+def test_a_common_name_given_directly_must_be_an_identity():
+    with pytest.raises(pki.PKIError, match="certificate 'web': common_name: 'x,CN=admin' is not an identity"):
+        authority.parse_requests([{"name": "web", "common_name": "x,CN=admin", "subject_alt_name": ["DNS:web"]}], {})

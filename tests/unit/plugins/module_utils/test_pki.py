@@ -384,3 +384,26 @@ def test_an_encrypted_key_uses_600000_pbkdf2_rounds_and_openssl_reads_it(tmp_pat
     public = subprocess.run(["openssl", "pkey", "-in", str(tmp_path / "key.pem"), "-passin", "pass:correct horse battery", "-pubout",
                              "-outform", "DER"], capture_output=True, check=True).stdout
     assert public == pki.public_bytes(key)
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("URI:spiffe://exämple.org/web", "holds characters outside ASCII; write the host as its A-label"),
+    ("IP:fe80::1%eth0", "has a scope (%eth0), which a certificate cannot hold; write 'IP:fe80::1'"),
+    ("DNS:*.com", "is a wildcard over a whole top-level domain"),
+    ("DNS:*", "is a wildcard over a whole top-level domain"),
+    ("DNS:10.0.0.5", "is an IP address, not a DNS name; write 'IP:10.0.0.5'"),
+])
+def test_sans_no_client_could_match_or_that_would_renew_forever_are_refused_by_name(entry, message):
+    with pytest.raises(pki.PKIError, match=re.escape(f"subject_alt_name: {entry!r} ") + ".*" + re.escape(message)):
+        pki.parse_san(entry)
+
+
+@pytest.mark.parametrize("entry", ["DNS:*.svc.example.com", "DNS:web-1", "IP:fe80::1", "URI:spiffe://xn--exmple-cua.org/web"])
+def test_what_clients_match_is_accepted(entry):
+    assert pki.san_text(pki.parse_san(entry)) == entry
+
+
+@pytest.mark.parametrize("common_name", ["x,CN=admin", "web+admin", "a=b", "web 1", "", "-web", "w" * 65, 'we"b', "we\\b"])
+def test_a_leaf_common_name_must_be_an_identity(common_name):
+    with pytest.raises(pki.PKIError, match="is not an identity nginx allow-lists can match"):
+        pki.check_identity(common_name)
