@@ -14,7 +14,7 @@ description:
     known and can be carried out (the unit exists on the host and, for V(reload), has an
     C(ExecReload=)), and that every endpoint in C(mtls_app_endpoints) can be probed.
 author: mtls.fleet developers (@mtls-fleet)
-positional: service, unit, unit_action, host_services, host, unit_state
+positional: service, unit, unit_action, host_services, host, unit_state, files
 options:
   _input:
     description: The host's C(mtls_app_endpoints).
@@ -50,6 +50,14 @@ options:
         with the entries of P(mtls.fleet.app_host_needs#filter) instead, with the same messages.
     type: str
     default: ""
+  files:
+    description:
+      - The settings written into the app's environment file, by variable name without the C(mtls_app_) prefix
+        (C(certs_dir), C(source_dir), C(cert_file), C(key_file), C(ca_file), C(env_file)). A line break there would add a
+        variable to the app's environment, so each must be a plain absolute path or file name.
+    type: dict
+    default: {}
+    version_added: 0.4.0
 """
 
 EXAMPLES = r"""
@@ -63,13 +71,26 @@ _value:
   elements: str
 """
 
+from ansible_collections.mtls.fleet.plugins.module_utils import unit_values
+
 MODES = ("reload", "restart")
 ENDPOINT_FIELDS = ("port", "server_name", "path", "status", "identity")
 
 
-def app_problems(endpoints, service, unit, unit_action, host_services, host, unit_state=""):
+# The settings written into the app's environment file (EnvironmentFile=), with their checks.
+FILES = {"certs_dir": unit_values.absolute_path, "source_dir": unit_values.absolute_path, "cert_file": unit_values.file_name,
+         "key_file": unit_values.file_name, "ca_file": unit_values.file_name, "env_file": unit_values.absolute_path}
+
+
+def app_problems(endpoints, service, unit, unit_action, host_services, host, unit_state="", files=None):
     own = ", ".join(host_services) or "none"
     problems = []
+    for name, value in (files or {}).items():
+        fix = FILES[name](value)
+        if fix:
+            problems.append(f"host {host}: mtls_app_{name} {value!r} cannot go into the app's environment file as written; {fix}")
+    if unit and unit_values.unit_name(unit):
+        problems.append(f"host {host}: mtls_app_unit {unit!r} is not a unit name; {unit_values.unit_name(unit)}")
     state = dict(line.split("=", 1) for line in unit_state.splitlines() if "=" in line)
     if unit and state.get("LoadState", "loaded") != "loaded":
         problems.append(f"host {host}: {unit_missing(unit)}")

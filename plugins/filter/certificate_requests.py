@@ -49,7 +49,7 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.mtls.fleet.plugins.module_utils import pki
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki
 
 SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -81,8 +81,13 @@ def certificate_requests(services, host, trust_domain):
         except pki.PKIError as exc:
             errors.append(f"{where}: {exc}")
             continue
+        certificate_name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{host}-{name}")
+        if not authority.SAFE_NAME.fullmatch(certificate_name):
+            errors.append(f"{where}: the certificate name {certificate_name!r} made of the inventory hostname and the service name "
+                          "must start with a letter or digit and have at most 128 characters; shorten or rename the host or the service")
+            continue
         requests.append({
-            "name": re.sub(r"[^A-Za-z0-9_.-]", "_", f"{host}-{name}"),
+            "name": certificate_name,
             "common_name": name,
             "subject_alt_name": sans,
             "profile": service.get("profile") or "service",

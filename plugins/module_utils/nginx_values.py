@@ -62,8 +62,9 @@ def listen(value):
     host, sep, port = text.rpartition(":")
     if sep and host == "*":
         return _port_problem(port)
-    problem = _host_and_port(text, port_required=True)
-    return f"{problem}; write a port (8443) or address:port (127.0.0.1:9001, [::1]:9001)" if problem else None
+    if _host_and_port(text, port_required=True):
+        return "write a port (8443) or address:port (127.0.0.1:9001, [::1]:9001)"
+    return None
 
 
 def server_names(value):
@@ -80,9 +81,8 @@ def url(value):
     if not match:
         return "write http://host[:port][/path] or https://..."
     authority, path = match.group(2), match.group(3)
-    problem = _host_and_port(authority, port_required=False)
-    if problem:
-        return f"{problem}; write http://host[:port][/path]"
+    if _host_and_port(authority, port_required=False):
+        return "write http://host[:port][/path] or https://... with a host name or address and a port of 1-65535"
     if path and not _URL_PATH.fullmatch(path):
         return "the path may hold letters, digits and . _ ~ ! & ( ) * + , = : @ % / - only (percent-encode the rest; no variables)"
     return None
@@ -97,14 +97,16 @@ def location_path(value):
 
 def upstream_server(value):
     """upstream server: host[:port]."""
-    problem = _host_and_port(str(value), port_required=False)
-    return f"{problem}; write host:port" if problem else None
+    if _host_and_port(str(value), port_required=False):
+        return "write host:port (a host name or address, and a port of 1-65535)"
+    return None
 
 
 def host_name(value):
     """proxy_ssl_name: the name the upstream's certificate must carry."""
-    problem = _host_problem(str(value))
-    return f"{problem}; write the DNS name (or IP address) in the upstream servers' certificates" if problem else None
+    if _host_problem(str(value)):
+        return "write the DNS name (or IP address) in the upstream servers' certificates"
+    return None
 
 
 def duration(value):

@@ -9,10 +9,14 @@ module: nginx_config
 short_description: Install an nginx configuration file only if nginx accepts it
 version_added: 0.1.0
 description:
-  - Writes O(content) to O(path) atomically, then runs C(nginx -t). If nginx rejects the new
-    configuration, the previous file is put back (or the new one removed) and the task fails
-    with nginx's message, so a broken configuration never reaches a running nginx. In one
-    remote call, whether or not anything changed.
+  - Checks O(content) with C(nginx -t) before it takes the place of O(path). The new version is
+    written under a name no include loads (a dot file), beside a copy of nginx's main
+    configuration whose include of O(path) names it instead, and C(nginx -t -c) checks that copy.
+    Only if nginx accepts it is O(path) replaced, atomically; otherwise the task fails with
+    nginx's message and nothing changed. In one remote call, whether or not anything changed.
+  - When no include of nginx's main configuration itself loads O(path) (it is included from
+    another included file), the file is checked in place instead, and the previous one is put
+    back if nginx rejects it. RV(checked) says which.
   - Does not reload nginx; notify a handler when the task reports a change.
   - The replaced file is kept as C(<path>.previous), which nginx's C(conf.d/*.conf) does not load.
 author: mtls.fleet developers (@mtls-fleet)
@@ -55,12 +59,22 @@ path:
   description: The configuration file.
   returned: always
   type: str
+checked:
+  description:
+    - How nginx checked the new content - V(candidate) (before it took the place of O(path)), V(in place) (see above),
+      or null when nothing new was written.
+  returned: always
+  type: str
+  version_added: 0.4.0
 """
 
 import os
+import re
+import secrets
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.mtls.fleet.plugins.module_utils import nginx_candidate
 from ansible_collections.mtls.fleet.plugins.module_utils.files import PREVIOUS_SUFFIX, FileBatch, FileError, read_file
 
 CONFIG_MODE = 0o644
@@ -78,20 +92,68 @@ def main():
     path, content = module.params["path"], module.params["content"].encode()
     if not content.endswith(b"\n"):
         content += b"\n"
+    checked = None
     try:
         before = read_file(path)
         batch = FileBatch()
         changed = batch.add(path, content, CONFIG_MODE, 0, 0)
         if changed and not module.check_mode:
-            batch.commit()
             if module.params["validate"] and before != content:  # a mode fix alone needs no check
+                checked = _check_candidate(module, path, content)
+            batch.commit()
+            if checked is None and module.params["validate"] and before != content:
+                checked = "in place"
                 _validate_or_restore(module, path, before)
     except FileError as exc:
         module.fail_json(msg=str(exc))
-    result = dict(changed=changed, path=path)
+    result = dict(changed=changed, path=path, checked=checked)
     if module._diff and changed:
         result["diff"] = dict(before_header=path, after_header=path, before=(before or b"").decode(), after=content.decode())
     module.exit_json(**result)
+
+
+def _check_candidate(module, path, content):
+    """nginx -t on the configuration as it will be, before path changes: 'candidate', or None when
+    it can only be checked in place. Fails the module, with nothing changed, when nginx refuses it."""
+    _rc, out, err = module.run_command(["nginx", "-V"])
+    main = nginx_candidate.conf_path(out + err)
+    directory, name = os.path.split(path)
+    main_dir, main_name = os.path.split(main)
+    _remove_leftovers(directory, rf"\.{re.escape(name)}\.[0-9a-f]{{12}}\.candidate")
+    _remove_leftovers(main_dir, rf"\.{re.escape(main_name)}\.[0-9a-f]{{12}}\.check")
+    token = secrets.token_hex(6)
+    candidate, checked_main = os.path.join(directory, f".{name}.{token}.candidate"), os.path.join(main_dir, f".{main_name}.{token}.check")
+    text = nginx_candidate.main_with_candidate((read_file(main) or b"").decode(), main_dir, path, candidate)
+    if text is None:
+        return None
+    try:
+        _write(candidate, content)
+        _write(checked_main, text.encode())
+        rc, out, err = module.run_command(["nginx", "-t", "-q", "-c", checked_main])
+    finally:
+        for temp in (candidate, checked_main):
+            if os.path.lexists(temp):
+                os.unlink(temp)
+    if rc != 0:
+        message = (err or out).strip().replace(candidate, path).replace(checked_main, main)
+        module.fail_json(msg=f"nginx -t rejects the new {path}; nothing was changed and nginx keeps running the previous "
+                             f"configuration: {message}", rc=rc, checked="candidate")
+    return "candidate"
+
+
+def _write(path, content):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, CONFIG_MODE)
+    try:
+        os.write(fd, content)
+    finally:
+        os.close(fd)
+
+
+def _remove_leftovers(directory, pattern):
+    """Candidates and copies a killed run left (dot files nginx never loads)."""
+    for entry in os.listdir(directory):
+        if re.fullmatch(pattern, entry):
+            os.unlink(os.path.join(directory, entry))
 
 
 def _validate_or_restore(module, path, before):
@@ -104,7 +166,7 @@ def _validate_or_restore(module, path, before):
         os.replace(path + PREVIOUS_SUFFIX, path)
     module.fail_json(
         msg=f"nginx -t rejects the new {path}, so the previous configuration was put back and nginx keeps running it: {(err or out).strip()}",
-        rc=rc,
+        rc=rc, checked="in place",
     )
 
 
