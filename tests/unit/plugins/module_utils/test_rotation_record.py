@@ -36,9 +36,12 @@ def test_a_damaged_record_is_named(tmp_path):
         rotation_record.read(str(tmp_path))
 
 
-@pytest.mark.parametrize("outcome, success", [("rotated", True), ("kept", True), ("kept (web replaced)", True), ("kept (new CRLs)", True),
-                                               ("rolled back", False), ("rolled back, NOT SERVING", False), ("lost during its rollout", False),
-                                               ("not started (web-1 rolled back)", False), ("not reached", False)])
+OUTCOMES = [("rotated", True), ("kept", True), ("kept (web replaced)", True), ("kept (new CRLs)", True), ("rolled back", False),
+            ("rolled back, NOT SERVING", False), ("lost during its rollout", False), ("not started (web-1 rolled back)", False),
+            ("not reached", False)]
+
+
+@pytest.mark.parametrize("outcome, success", OUTCOMES)
 def test_what_counts_as_a_successful_rotation(outcome, success):
     assert rotation_record.succeeded(outcome) is success
 
