@@ -24,28 +24,21 @@ _INVENTORY = re.compile(r"[A-Za-z0-9_./@,:-]{1,255}")
 _UNSAFE_IN_UNIT = re.compile(r"[\x00-\x1f\x7f%$\\\"`]")
 
 
-def absolute_path(value):
-    if not _PATH.fullmatch(str(value)):
-        return "write an absolute path of letters, digits and . _ + @ = , / - (no spaces, quotes, '%' or '$')"
-    return None
+def _matching(pattern, fix):
+    """A check that accepts what pattern matches whole, and otherwise says fix."""
+    def check(value):
+        return None if pattern.fullmatch(str(value)) else fix
+    return check
 
 
-def file_name(value):
-    if not _FILE_NAME.fullmatch(str(value)):
-        return "write a file name of letters, digits and . _ + @ = , - (no '/', spaces or quotes)"
-    return None
-
-
-def unit_name(value):
-    if not _UNIT_NAME.fullmatch(str(value)):
-        return "write a unit name of letters, digits and : _ . @ -"
-    return None
-
-
-def user_name(value):
-    if not _USER.fullmatch(str(value)):
-        return "write a user name (letters, digits, _ . -, starting with a letter or _)"
-    return None
+absolute_path = _matching(_PATH, "write an absolute path of letters, digits and . _ + @ = , / - (no spaces, quotes, '%' or '$')")
+file_name = _matching(_FILE_NAME, "write a file name of letters, digits and . _ + @ = , - (no '/', spaces or quotes)")
+unit_name = _matching(_UNIT_NAME, "write a unit name of letters, digits and : _ . @ -")
+user_name = _matching(_USER, "write a user name (letters, digits, _ . -, starting with a letter or _)")
+calendar = _matching(_CALENDAR, "write a systemd calendar event, e.g. daily or *-*-* 03:00:00")
+timespan = _matching(_TIMESPAN, "write a systemd time span, e.g. 1h or 30min")
+playbook = _matching(_PLAYBOOK, "write a playbook's FQCN (mtls.fleet.rotate) or path")
+inventory = _matching(_INVENTORY, "write an inventory path (or a comma-separated host list) without spaces, quotes, '%' or '$'")
 
 
 def environment(value):
@@ -57,30 +50,6 @@ def environment(value):
             return f"{name!r} is not a variable name; use letters, digits and _, starting with a letter or _"
         if _UNSAFE_IN_UNIT.search(str(text)):
             return f"the value of {name} holds a line break, quote, backslash, '%' or '$', which systemd would read; remove it"
-    return None
-
-
-def calendar(value):
-    if not _CALENDAR.fullmatch(str(value)):
-        return "write a systemd calendar event, e.g. daily or *-*-* 03:00:00"
-    return None
-
-
-def timespan(value):
-    if not _TIMESPAN.fullmatch(str(value)):
-        return "write a systemd time span, e.g. 1h or 30min"
-    return None
-
-
-def playbook(value):
-    if not _PLAYBOOK.fullmatch(str(value)):
-        return "write a playbook's FQCN (mtls.fleet.rotate) or path"
-    return None
-
-
-def inventory(value):
-    if not _INVENTORY.fullmatch(str(value)):
-        return "write an inventory path (or a comma-separated host list) without spaces, quotes, '%' or '$'"
     return None
 
 
