@@ -59,7 +59,9 @@ _value:
   type: dict
   contains:
     requests:
-      description: The C(revoke) list for M(mtls.fleet.crl) - C(name) or C(serial), and C(reason).
+      description:
+        - The C(revoke) list for M(mtls.fleet.crl) - C(name) or C(serial), and C(reason); a certificate chosen by
+          host or service also names its C(host), which the CA checks against its store.
       type: list
       elements: dict
     hosts:
@@ -81,7 +83,9 @@ def revocation_requests(hostvars, fleet_hosts, hosts, services, certificates, se
             if host in hosts or request["common_name"] in services:
                 selected.append((host, request["name"]))
     selected = _unique(selected)
-    requests = [{"name": name, "reason": reason} for name in _unique([pair[1] for pair in selected] + _items(certificates))]
+    owners = {name: host for host, name in selected}
+    requests = [dict({"name": name, "reason": reason}, **({"host": owners[name]} if name in owners else {}))
+                for name in _unique([pair[1] for pair in selected] + _items(certificates))]
     requests += [{"serial": serial, "reason": reason} for serial in _items(serials)]
     return {"requests": requests, "hosts": _unique([pair[0] for pair in selected])}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 from dataclasses import dataclass, field
 
 from . import authority, generations, pki
@@ -31,15 +32,16 @@ class RevokeRequest:
     name: str | None = None
     serial: str | None = None
     reason: pki.RevocationReason = pki.RevocationReason.UNSPECIFIED
+    host: str | None = None  # with a name: the host it is meant for, checked against the store's record
 
     def __post_init__(self):
         if self.name is not None and not authority.SAFE_NAME.fullmatch(str(self.name)):
             raise pki.PKIError(f"name {self.name!r} is no certificate name (<inventory host>-<service>: letters, digits, '.', '_' and '-')")
         if self.serial is not None:  # canonical: upper-case hex without colons or leading zeros
-            try:
-                object.__setattr__(self, "serial", f"{int(str(self.serial).replace(':', ''), 16):X}")
-            except ValueError:
-                raise pki.PKIError(f"serial {self.serial!r} is not hexadecimal (as openssl and nginx print it)") from None
+            digits = str(self.serial).replace(":", "")
+            if not re.fullmatch(r"[0-9A-Fa-f]{1,40}", digits) or not int(digits, 16):
+                raise pki.PKIError(f"serial {self.serial!r} is not a certificate serial in hexadecimal (as openssl and nginx print it)")
+            object.__setattr__(self, "serial", f"{int(digits, 16):X}")
 
     @classmethod
     def parse(cls, raw, index) -> RevokeRequest:
@@ -47,7 +49,7 @@ class RevokeRequest:
         if not isinstance(raw, dict) or bool(raw.get("name")) == bool(raw.get("serial")):
             raise pki.PKIError(f"{label}: give either name (a certificate name, <host>-<service>) or serial (hex), not both")
         try:
-            return cls(name=raw.get("name"), serial=raw.get("serial"),
+            return cls(name=raw.get("name"), serial=raw.get("serial"), host=raw.get("host") or None,
                        reason=pki.RevocationReason.parse(raw.get("reason") or "unspecified", "reason"))
         except pki.PKIError as exc:
             raise pki.PKIError(f"{label}: {exc}") from None
@@ -115,7 +117,12 @@ def _targets(path, request: RevokeRequest, cas, issuer, now) -> list:
                 raise pki.PKIError(f"serial {request.serial} is the CA '{pki.common_name_of(cert)}'; retire a CA with a CA rollover")
         return [{"name": None, "serial": request.serial, "issuer": pki.key_identifier(issuer), "not_after": None}]
     cert_path = os.path.join(path, authority.ISSUED, request.name, authority.CERT_FILE)
-    replaced = generations.Generations(os.path.dirname(cert_path), authority.DIRECTORY_MODE).previous()
+    entry = generations.Generations(os.path.dirname(cert_path), authority.DIRECTORY_MODE)
+    owner = (entry.read(authority.HOST_FILE) or b"").decode().strip()
+    if request.host and owner and owner != request.host:
+        raise pki.PKIError(f"certificate {request.name!r} is host {owner}'s in the CA store, not host {request.host}'s; nothing "
+                           "was revoked. Revoke by serial (as nginx logs it) if that certificate is the one to revoke")
+    replaced = entry.previous()
     targets = []
     # The certificate in the store, the one it replaced, and one replaced in a store of 0.2.
     for candidate in (cert_path, os.path.join(replaced, authority.CERT_FILE) if replaced else None, cert_path + ".previous"):

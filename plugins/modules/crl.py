@@ -47,6 +47,13 @@ options:
       serial:
         description: Serial number in hex, as openssl and nginx's C($ssl_client_serial) print it.
         type: str
+      host:
+        description:
+          - With O(revoke[].name), the inventory host the certificate is meant to be for. Refused when the CA's store
+            records another host for that name (a name two hosts' services once shared), so a revocation never hits
+            another host's certificate.
+        type: str
+        version_added: 0.4.0
       reason:
         description: Why, as a CRL reason code.
         type: str
@@ -146,6 +153,7 @@ def main():
                 options=dict(
                     name=dict(type="str"),
                     serial=dict(type="str"),
+                    host=dict(type="str"),
                     reason=dict(type="str", default="unspecified", choices=[r.value for r in pki.RevocationReason]),
                 ),
             ),

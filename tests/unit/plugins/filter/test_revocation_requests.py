@@ -13,8 +13,9 @@ FLEET = ["web-1", "web-2", "client-1"]
 def test_a_host_revokes_all_its_certificates_and_a_service_its_certificate_on_every_host():
     found = revocation_requests(HOSTVARS, FLEET, ["client-1"], "api, web", "", "", "key_compromise")
     assert found == {"hosts": ["web-1", "web-2", "client-1"], "requests": [
-        {"name": "web-1-web", "reason": "key_compromise"}, {"name": "web-1-api", "reason": "key_compromise"},
-        {"name": "web-2-web", "reason": "key_compromise"}, {"name": "client-1-client", "reason": "key_compromise"}]}
+        {"name": "web-1-web", "reason": "key_compromise", "host": "web-1"}, {"name": "web-1-api", "reason": "key_compromise", "host": "web-1"},
+        {"name": "web-2-web", "reason": "key_compromise", "host": "web-2"},
+        {"name": "client-1-client", "reason": "key_compromise", "host": "client-1"}]}
 
 
 def test_names_and_serials_are_taken_as_given_once_each():

@@ -95,7 +95,9 @@ def test_revoking_by_serial_and_dropping_expired_entries(ca):
     [
         ({"name": "a", "serial": "01"}, "either name"),
         ({}, "either name"),
-        ({"serial": "xyz"}, "not hexadecimal"),
+        ({"serial": "xyz"}, "not a certificate serial in hexadecimal"),
+        ({"serial": "-1"}, "not a certificate serial"),
+        ({"serial": "0"}, "not a certificate serial"),
         ({"name": "a", "reason": "bored"}, "unknown revocation reason"),
         ({"name": "../../etc"}, "name '../../etc' is no certificate name"),
         ({"name": "/etc/passwd"}, "is no certificate name"),
@@ -157,3 +159,15 @@ def test_a_routine_run_keeps_a_revoked_certificate_and_says_so(ca):
     assert (kept.status, kept.reason) == ("unchanged", "revoked")
     assert "kept until mtls.fleet.site re-issues it" in kept.detail
     assert kept.after.serial_number == before.serial_number
+
+
+def test_a_name_the_store_keeps_for_another_host_is_not_revoked_for_this_one(ca):
+    from ansible_collections.mtls.fleet.plugins.filter.certificate_requests import certificate_requests
+    store = os.path.join(ca, authority.ISSUED)
+    raw = certificate_requests([{"name": "c"}], "a-b", "example.org")  # the store records host a-b for a-b-c
+    authority.issue(store, authority.parse_requests(raw, {}), authority.load_issuer(ca, CAKeys()), pki.Policy(), NOW)
+    with pytest.raises(pki.PKIError, match="certificate 'a-b-c' is host a-b's in the CA store, not host a's; nothing was revoked"):
+        revocation.revoke(ca, [revocation.RevokeRequest.parse({"name": "a-b-c", "host": "a"}, 0)], CAKeys(), NOW)
+    assert revocation.read_revocations(ca) == []
+    done = revocation.revoke(ca, [revocation.RevokeRequest.parse({"name": "a-b-c", "host": "a-b"}, 0)], CAKeys(), NOW)
+    assert [entry["status"] for entry in done] == ["revoked"]
