@@ -38,7 +38,7 @@ def main():
 
     def seconds(requests):
         runs = []
-        for _ in range(args.repeat + 1):
+        for _round in range(args.repeat + 1):
             start = time.perf_counter()
             assert authority.unchanged_outcomes(store, requests, judge, pki.Policy(), pki.utcnow()) is not None
             runs.append(time.perf_counter() - start)
