@@ -85,7 +85,7 @@ def test_one_failed_write_renames_nothing_and_leaves_no_temp(tmp_path):
 def test_a_key_whose_rename_fails_leaves_no_temp_file_behind(tmp_path):
     batch = FileBatch(keep_previous=False)
     batch.add(str(tmp_path / "cert.pem"), b"cert", 0o644)
-    batch.add(str(tmp_path / "key.pem"), b"-----BEGIN PRIVATE KEY-----", 0o600)
+    batch.add(str(tmp_path / "key.pem"), b"stands for a private key", 0o600)
     (tmp_path / "key.pem").mkdir()  # a directory where the key goes, since staging: the rename fails for real
     (tmp_path / "key.pem" / "x").write_bytes(b"")
     with pytest.raises(FileError, match=r"key\.pem: Is a directory"):
