@@ -9,6 +9,9 @@ LINK = os.path.join(COLLECTIONS, "ansible_collections", "mtls", "fleet")
 
 if not os.path.lexists(LINK):
     os.makedirs(os.path.dirname(LINK), exist_ok=True)
-    os.symlink(ROOT, LINK)
+    try:
+        os.symlink(ROOT, LINK)
+    except FileExistsError:  # another pytest worker (-n 2) made it first
+        pass
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
