@@ -207,8 +207,11 @@ def parse_san(entry, field="subject_alt_name"):
             return x509.IPAddress(ipaddress.ip_address(value))
         except ValueError:
             raise PKIError(f"{field}: {entry!r} is not an IP address; write e.g. 'IP:10.0.0.5' or 'IP:fd00::5'") from None
-    parts = urlsplit(value)
-    if not parts.scheme or not (parts.netloc or parts.path) or any(c.isspace() or _is_control(c) for c in value):
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an unbalanced [ or ] in the authority
+        parts = None
+    if not parts or not parts.scheme or not (parts.netloc or parts.path) or any(c.isspace() or _is_control(c) for c in value):
         raise PKIError(f"{field}: {entry!r} is not a URI; write e.g. 'URI:spiffe://example.org/web'")
     if not value.isascii():
         raise PKIError(f"{field}: {entry!r} holds characters outside ASCII; write the host as its A-label (xn--...) "

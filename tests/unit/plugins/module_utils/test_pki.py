@@ -407,3 +407,9 @@ def test_what_clients_match_is_accepted(entry):
 def test_a_leaf_common_name_must_be_an_identity(common_name):
     with pytest.raises(pki.PKIError, match="is not an identity nginx allow-lists can match"):
         pki.check_identity(common_name)
+
+
+@pytest.mark.parametrize("entry", ["URI:A://[", "URI:https://[::1/x", "URI:https://]x"])
+def test_a_uri_with_an_unbalanced_bracket_is_refused_not_a_traceback(entry):
+    with pytest.raises(pki.PKIError, match="is not a URI"):
+        pki.parse_san(entry)
