@@ -8,9 +8,10 @@ name: fleet_table
 short_description: What every endpoint serves, as lines of a table
 version_added: 0.4.0
 description:
-  - One line per mTLS endpoint probed by the health gate (its registered C(mtls_health)) - host,
-    endpoint, port, the serial served, its expiry and the check's outcome. Probes that did not
-    run (check mode before a first rollout) are left out. Columns are as wide as their content.
+  - One line per mTLS endpoint its host transaction proved (the registered C(mtls_certs_result) of
+    M(mtls.fleet.host_transaction)) - host, endpoint, port, the serial served, its expiry and the
+    transaction's outcome; a host without endpoints gets a line per service installed. Hosts
+    without a result (check mode before a first rollout) are left out. Columns are as wide as their content.
   - A list of lines, which the default callback prints one per line.
 author: mtls.fleet developers (@mtls-fleet)
 positional: hosts
@@ -44,7 +45,7 @@ from ansible_collections.mtls.fleet.plugins.module_utils import tables
 
 
 def fleet_table(hostvars, hosts):
-    return tables.fleet([(host, hostvars[host].get("mtls_health", {}).get("results", [])) for host in hosts])
+    return tables.fleet([(host, hostvars[host].get("mtls_certs_result") or {}) for host in hosts])
 
 
 class FilterModule:

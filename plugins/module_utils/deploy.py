@@ -76,7 +76,7 @@ def _install(services, bundle, now, check_mode):
                 "name": service.name, "changed": changed, "directory": service.directory,
                 "serial": pki.serial_text(leaf), "previous_serial": pki.serial_text(previous) if previous else None,
                 "renewed": previous is None or previous.serial_number != leaf.serial_number, "replaced": replaced,
-                "not_after": f"{pki.not_after(leaf):%Y-%m-%dT%H:%M:%SZ}", **_paths(service),
+                "not_after": f"{pki.not_after(leaf):%Y-%m-%dT%H:%M:%SZ}", **paths(service),
             })
     except BaseException:
         for _service, _layout, generation, _key in switches:  # nothing was switched yet: the served files stay
@@ -142,7 +142,7 @@ def _restore_previous(services, check_mode):
         results.append({
             "name": service.name, "changed": True, "directory": service.directory, "serial": pki.serial_text(leaf),
             "previous_serial": pki.serial_text(replaced) if replaced else None,
-            "not_after": f"{pki.not_after(leaf):%Y-%m-%dT%H:%M:%SZ}", **_paths(service),
+            "not_after": f"{pki.not_after(leaf):%Y-%m-%dT%H:%M:%SZ}", **paths(service),
         })
     if not check_mode:
         for _service, layout, previous, _leaf, key_file in plans:
@@ -206,7 +206,8 @@ def _wanted_files(service, bundle, key) -> dict:
     return {KEY_FILE: (key, service.key_mode), CERT_FILE: (service.certificate, PUBLIC_MODE), BUNDLE_FILE: (bundle, PUBLIC_MODE)}
 
 
-def _paths(service):
+def paths(service):
+    """Where a service's certificate, key and bundle are served from."""
     return {f"{name}_path": os.path.join(service.directory, file) for name, file in (("cert", CERT_FILE), ("key", KEY_FILE), ("bundle", BUNDLE_FILE))}
 
 

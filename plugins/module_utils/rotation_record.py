@@ -32,6 +32,43 @@ def succeeded(outcome: str) -> bool:
     return str(outcome).startswith(("rotated", "kept"))
 
 
+def transaction_outcome(result: dict, host: str, on_failure: str, check_mode: bool) -> dict:
+    """What a rotation says about a host from its host_transaction result: its outcome (the
+    summary's last column), the generation it serves, and the failure that fails the run (or None)."""
+    serving = result.get("services") or []
+    if check_mode:
+        return {"outcome": "planned (check mode)", "serving": serving, "failure": ""}
+    if result.get("unreachable"):
+        return {"outcome": "lost during its rollout", "serving": [], "failure": (
+            f"host {host}: lost during its rotation ({result.get('msg', 'unreachable')}); its transaction goes on without the "
+            "controller and ends with one whole generation served, old or new. Once it is back, run the rotation again: the plan "
+            "shows what it holds and the rollout converges.")}
+    if result.get("failed") or str(result.get("outcome", "")).startswith("rolled back"):
+        outcome = result.get("outcome") if str(result.get("outcome", "")).startswith("rolled back") else "rolled back"
+        later = "later batches of its services were not started" if on_failure == "stop_service" else "later batches were not started"
+        if outcome == "rolled back, NOT SERVING":
+            failure = (f"host {host}: rotation failed ({result.get('cause') or result.get('msg')}); {later}. Look at the host now: "
+                       "its endpoints may not answer.")
+        else:
+            restored = "the previous generation is back and served again" if result.get("restored") else "nothing was installed"
+            failure = f"host {host}: rotation failed ({result.get('cause') or result.get('msg')}); {restored}; {later}. " \
+                      "Fix the cause and run the rotation again."
+        return {"outcome": outcome, "serving": serving, "failure": failure}
+    renewed = [s["name"] for s in serving if s.get("changed") and s.get("renewed")]
+    replaced = sorted({name for s in serving if s.get("changed") for name in s.get("replaced") or []})
+    if renewed:
+        outcome = "rotated"
+    elif result.get("stale"):
+        outcome = "rotated (converged: it served %s)" % ", ".join(sorted({s["served"][:16] for s in result["stale"]}))
+    elif replaced:
+        outcome = "kept (%s replaced)" % ", ".join(replaced)
+    elif result.get("crl_changed"):
+        outcome = "kept (new CRLs)"
+    else:
+        outcome = "kept"
+    return {"outcome": outcome, "serving": serving, "failure": ""}
+
+
 def read(path: str) -> dict:
     """{host: {last_run, last_outcome, last_success (or None)}}; empty before the first rotation."""
     record_path = os.path.join(path, RECORD_FILE)

@@ -29,14 +29,20 @@ def issuance(result):
         "%d issued, %d renewed, %d unchanged" % (summary["issued"], summary["renewed"], summary["unchanged"])]
 
 
-def fleet(probes_by_host):
-    """Each endpoint probed, per host: ``[(host, [tls_probe result with its loop item])]``. Probes
-    that did not run (check mode before a first rollout) are left out."""
-    rows = [(host, "%s/%s" % (probe["item"]["kind"], probe["item"]["service"]), probe["item"]["port"],
-             short_serial(probe["serial"]), probe["not_after"],
-             "serves new cert, HTTP %s %s" % (probe["status"], probe["tls_version"]))
-            for host, probes in probes_by_host for probe in probes if probe.get("serial")]
-    return render(("HOST", "ENDPOINT", "PORT", "SERIAL", "NOT AFTER", "CHECK"), rows)
+def fleet(records_by_host):
+    """What each host serves after its transaction: ``[(host, host_transaction result)]``. One line
+    per endpoint proved; a host without endpoints gets one per service installed. Hosts without a
+    result (check mode before a first rollout) are left out."""
+    rows = []
+    for host, record in records_by_host:
+        result = record.get("outcome") or "-"
+        probes = [probe for probe in record.get("probes") or [] if probe.get("serial")]
+        rows += [(host, "%s/%s" % (probe["kind"], probe["service"]), probe["port"], short_serial(probe["serial"]), probe["not_after"],
+                  "%s, HTTP %s %s" % (result, probe["status"], probe["tls_version"])) for probe in probes]
+        if not probes:
+            rows += [(host, "files/%s" % service["name"], None, short_serial(service.get("serial")), service.get("not_after"), result)
+                     for service in record.get("services") or []]
+    return render(("HOST", "ENDPOINT", "PORT", "SERIAL", "NOT AFTER", "RESULT"), rows)
 
 
 def rotation_plan(hosts, issued):

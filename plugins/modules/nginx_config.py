@@ -69,8 +69,6 @@ checked:
 """
 
 import os
-import re
-import secrets
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -115,45 +113,11 @@ def main():
 def _check_candidate(module, path, content):
     """nginx -t on the configuration as it will be, before path changes: 'candidate', or None when
     it can only be checked in place. Fails the module, with nothing changed, when nginx refuses it."""
-    _rc, out, err = module.run_command(["nginx", "-V"])
-    main = nginx_candidate.conf_path(out + err)
-    directory, name = os.path.split(path)
-    main_dir, main_name = os.path.split(main)
-    _remove_leftovers(directory, rf"\.{re.escape(name)}\.[0-9a-f]{{12}}\.candidate")
-    _remove_leftovers(main_dir, rf"\.{re.escape(main_name)}\.[0-9a-f]{{12}}\.check")
-    token = secrets.token_hex(6)
-    candidate, checked_main = os.path.join(directory, f".{name}.{token}.candidate"), os.path.join(main_dir, f".{main_name}.{token}.check")
-    text = nginx_candidate.main_with_candidate((read_file(main) or b"").decode(), main_dir, path, candidate)
-    if text is None:
-        return None
-    try:
-        _write(candidate, content)
-        _write(checked_main, text.encode())
-        rc, out, err = module.run_command(["nginx", "-t", "-q", "-c", checked_main])
-    finally:
-        for temp in (candidate, checked_main):
-            if os.path.lexists(temp):
-                os.unlink(temp)
-    if rc != 0:
-        message = (err or out).strip().replace(candidate, path).replace(checked_main, main)
+    how, problem = nginx_candidate.check(module.run_command, path, content)
+    if problem:
         module.fail_json(msg=f"nginx -t rejects the new {path}; nothing was changed and nginx keeps running the previous "
-                             f"configuration: {message}", rc=rc, checked="candidate")
-    return "candidate"
-
-
-def _write(path, content):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, CONFIG_MODE)
-    try:
-        os.write(fd, content)
-    finally:
-        os.close(fd)
-
-
-def _remove_leftovers(directory, pattern):
-    """Candidates and copies a killed run left (dot files nginx never loads)."""
-    for entry in os.listdir(directory):
-        if re.fullmatch(pattern, entry):
-            os.unlink(os.path.join(directory, entry))
+                             f"configuration: {problem}", rc=1, checked=how)
+    return how
 
 
 def _validate_or_restore(module, path, before):

@@ -24,14 +24,16 @@ def test_issuance_lists_each_certificate_then_the_counts():
         "1 issued, 0 renewed, 1 unchanged"]
 
 
-def test_fleet_shows_each_probed_endpoint_and_leaves_out_probes_that_did_not_run():
-    probe = {"item": {"kind": "nginx", "service": "web", "port": 8443}, "serial": "697D9DC32B56BDF4AA01",
-             "not_after": "2027-03-03T05:54:57Z", "status": 200, "tls_version": "TLSv1.3"}
-    skipped = {"item": {"kind": "app", "service": "api", "port": 9443}, "skipped": True}
-    hostvars = {"web-1": {"mtls_health": {"results": [probe, skipped]}}, "web-2": {}}
-    assert fleet_table(hostvars, ["web-1", "web-2"]) == [
-        "HOST   ENDPOINT   PORT  SERIAL              NOT AFTER             CHECK",
-        "web-1  nginx/web  8443  697D9DC32B56BDF4..  2027-03-03T05:54:57Z  serves new cert, HTTP 200 TLSv1.3"]
+def test_fleet_shows_each_proved_endpoint_or_the_files_of_a_host_without_endpoints():
+    probe = {"kind": "nginx", "service": "web", "port": 8443, "serial": "697D9DC32B56BDF4AA01",
+             "not_after": "2027-03-03T05:54:57Z", "status": 200, "tls_version": "TLSv1.3", "problem": None}
+    files = {"name": "db", "serial": "0A1B2C3D4E5F60718293", "not_after": "2027-03-04T00:00:00Z"}
+    hostvars = {"web-1": {"mtls_certs_result": {"outcome": "rotated", "probes": [probe]}},
+                "db-1": {"mtls_certs_result": {"outcome": "unchanged", "probes": [], "services": [files]}}, "web-2": {}}
+    assert fleet_table(hostvars, ["web-1", "db-1", "web-2"]) == [
+        "HOST   ENDPOINT   PORT  SERIAL              NOT AFTER             RESULT",
+        "web-1  nginx/web  8443  697D9DC32B56BDF4..  2027-03-03T05:54:57Z  rotated, HTTP 200 TLSv1.3",
+        "db-1   files/db   -     0A1B2C3D4E5F6071..  2027-03-04T00:00:00Z  unchanged"]
 
 
 def test_the_controller_is_known_by_its_local_names_only():

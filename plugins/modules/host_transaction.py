@@ -1,0 +1,511 @@
+#!/usr/bin/python
+# Copyright (c) mtls.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: host_transaction
+short_description: A host's whole mTLS rollout in one call that finishes or rolls itself back
+version_added: 0.4.0
+description:
+  - Takes a host's whole desired state (its services' certificate generations, the CA bundle and
+    CRLs, nginx's configuration file, the app's links, environment file and unit, and the mTLS
+    endpoints to prove) and converges it in one process on the host, one SSH round and one Python
+    start, where a rollout used to take several tasks per host.
+  - Writes only what differs (each service's generation switched with one rename, as
+    M(mtls.fleet.certificate_files) does; nginx's file tested with C(nginx -t) as a candidate
+    before it takes its place, as M(mtls.fleet.nginx_config) does; the app's files as
+    M(mtls.fleet.app_files) does).
+  - Reloads nginx, and reloads or restarts the app, only when something they read changed, or
+    when an endpoint serves another serial than the one installed (a host a killed run left
+    between generations is converged, not failed).
+  - Then proves every endpoint, nginx and app alike, with the host's own identity - it must
+    answer and serve the serial installed (retried for up to 10 s) - and, for an app with a unit
+    and no endpoints, that its unit stays up for O(app.settle_seconds).
+  - On any failure puts back the previous generation, nginx file and environment file, reloads or
+    restarts again and confirms the old serial is served; the task fails with RV(outcome)
+    V(rolled back) (or V(rolled back, NOT SERVING)) and the cause.
+  - The work runs in a process of its own session, so a controller that goes away (a cancelled
+    job, a lost runner, C(kill -9)) does not stop it halfway; the host ends serving one whole
+    generation. The outcome is kept in O(state_dir) (root, 0700), and the next transaction on the
+    host waits for a running one.
+  - With O(state=previous), serves the given services' previous generations again, reloads,
+    and proves the old serial (the rollback after your own health check fails).
+  - Needs root on the host (C(become)).
+author: mtls.fleet developers (@mtls-fleet)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Says what would be written and reloaded; nothing is probed.
+  diff_mode:
+    support: full
+    details: Certificate serials and nginx's configuration; never key material.
+  platform:
+    platforms: posix
+options:
+  certs_dir:
+    description: The directory holding a directory per service (the host's identities the probes use).
+    type: path
+    default: /etc/mtls
+  services:
+    description:
+      - The host's services, as O(mtls.fleet.certificate_files#module:services) of
+        M(mtls.fleet.certificate_files). A service without O(services[].certificate) keeps what is installed.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Service name.
+        type: str
+        required: true
+      path:
+        description: Directory of the service's files.
+        type: path
+        required: true
+      certificate:
+        description: PEM of the certificate file (leaf first, then intermediates).
+        type: str
+      private_key:
+        description: PEM of the private key. Leave out when the key is already on the host (CSR mode).
+        type: str
+      next_key_path:
+        description: CSR mode with a next key, where the host keeps it.
+        type: path
+      group:
+        description: Group that owns the directory and files.
+        type: str
+        default: root
+      key_mode:
+        description: Mode of the key file.
+        type: str
+        default: "0600"
+        choices: ["0600", "0640"]
+  ca_bundle:
+    description: PEM of the trust bundle. Required when a service has a certificate.
+    type: str
+  crl:
+    description: PEM of the CA's CRLs, installed at O(crl_path).
+    type: str
+  crl_path:
+    description: Where O(crl) goes.
+    type: path
+  nginx:
+    description: nginx's configuration file for mtls.fleet; leave out on a host without nginx.
+    type: dict
+    suboptions:
+      path:
+        description: The file (included by nginx's main configuration).
+        type: path
+        required: true
+      content:
+        description: Its content.
+        type: str
+        required: true
+  app:
+    description: The app's files and unit (see M(mtls.fleet.app_files)); leave out on a host without one.
+    type: dict
+    suboptions:
+      path:
+        description: The app's certificate directory.
+        type: path
+        required: true
+      owner:
+        description: Its owner.
+        type: str
+        default: root
+      group:
+        description: Its group (and the environment file's).
+        type: str
+        default: root
+      links:
+        description: File names in O(app.path) and the paths they link to.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          name:
+            description: File name.
+            type: str
+            required: true
+          target:
+            description: What it links to.
+            type: path
+            required: true
+      env_path:
+        description: The environment file.
+        type: path
+        required: true
+      env_content:
+        description: Its content.
+        type: str
+        required: true
+      unit:
+        description: The app's systemd unit; empty for none.
+        type: str
+        default: ""
+      unit_action:
+        description: V(reload) or V(restart) when its files change.
+        type: str
+        default: restart
+        choices: [reload, restart]
+      settle_seconds:
+        description: How long the unit of an app without endpoints must stay up after its reload or restart.
+        type: float
+        default: 5.0
+  endpoints:
+    description: The host's mTLS endpoints (the output of P(mtls.fleet.endpoints#filter) for this host).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      kind:
+        description: V(nginx) or V(app).
+        type: str
+        required: true
+        choices: [nginx, app]
+      service:
+        description: The identity it serves.
+        type: str
+        required: true
+      port:
+        description: Its port on 127.0.0.1.
+        type: int
+        required: true
+      server_name:
+        description: The name clients dial (SNI and Host).
+        type: str
+        required: true
+      path:
+        description: URL path to request.
+        type: str
+        default: /
+      status:
+        description: The HTTP status to expect; any answer that accepted the client when left out.
+        type: int
+      identity:
+        description: Which of the host's identities probes it (default O(endpoints[].service)).
+        type: str
+      label:
+        description: Its name in messages.
+        type: str
+      host:
+        description: Ignored (the endpoint is probed on this host).
+        type: str
+  state:
+    description: V(present) converges; V(previous) serves the O(services)' previous generations again.
+    type: str
+    default: present
+    choices: [present, previous]
+  restore:
+    description: With O(state=previous), the services to put back (the RV(switched) of the transaction before), in O(certs_dir).
+    type: list
+    elements: str
+    default: []
+  cause:
+    description: With O(state=previous), why (kept with the outcome).
+    type: str
+    default: a check after the transaction failed
+  state_dir:
+    description: Where the host keeps its last outcome and the transaction lock.
+    type: path
+    default: /var/lib/mtls-fleet
+  lock_timeout:
+    description: Seconds to wait for another transaction on this host (one a killed run left running).
+    type: float
+    default: 300
+seealso:
+  - module: mtls.fleet.certificate_files
+  - module: mtls.fleet.nginx_config
+  - module: mtls.fleet.app_files
+  - module: mtls.fleet.tls_probe
+"""
+
+EXAMPLES = r"""
+- name: Converge this host
+  mtls.fleet.host_transaction:
+    ca_bundle: "{{ lookup('ansible.builtin.file', '/var/lib/mtls-fleet/ca/ca-bundle.pem') }}"
+    services:
+      - name: web
+        path: /etc/mtls/web
+        certificate: "{{ lookup('ansible.builtin.file', '/var/lib/mtls-fleet/ca/issued/web-1-web/cert.pem') }}"
+        private_key: "{{ lookup('ansible.builtin.file', '/var/lib/mtls-fleet/ca/issued/web-1-web/key.pem') }}"
+    nginx:
+      path: /etc/nginx/conf.d/mtls-fleet.conf
+      content: "{{ lookup('ansible.builtin.template', 'mtls-fleet.conf.j2') }}"
+    endpoints:
+      - {kind: nginx, service: web, port: 8443, server_name: web-1}
+  become: true
+"""
+
+RETURN = r"""
+outcome:
+  description:
+    - V(unchanged), V(changed), V(rotated), V(converged (was serving another generation)), V(would change)
+      (check mode), V(rolled back) or V(rolled back, NOT SERVING).
+  returned: always
+  type: str
+cause:
+  description: Why it rolled back.
+  returned: always
+  type: str
+services:
+  description: Per service, what is installed now (as M(mtls.fleet.certificate_files) returns it, with C(serial) and C(previous_serial)).
+  returned: always
+  type: list
+  elements: dict
+switched:
+  description: The services whose generation this call switched (what O(state=previous) would put back).
+  returned: always
+  type: list
+  elements: str
+crl_changed:
+  description: Whether the CRL file changed.
+  returned: always
+  type: bool
+nginx_changed:
+  description: Whether nginx's file changed.
+  returned: always
+  type: bool
+app_changed:
+  description: Whether the app's links or environment file changed.
+  returned: always
+  type: bool
+reloaded:
+  description: Whether nginx and the app were reloaded or restarted (C(nginx), C(app)).
+  returned: always
+  type: dict
+stale:
+  description: Endpoints found serving another serial than the one installed before this call.
+  returned: always
+  type: list
+  elements: dict
+probes:
+  description: Each endpoint's proof (serial, status, problem).
+  returned: always
+  type: list
+  elements: dict
+restored:
+  description: The services put back by a rollback, with the serial they serve again.
+  returned: when rolled back
+  type: list
+  elements: dict
+"""
+
+import grp
+import os
+import platform
+import pwd
+import subprocess
+import sys
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mtls.fleet.plugins.module_utils import detached, locking, probe, requirements, transaction, unit_health
+from ansible_collections.mtls.fleet.plugins.module_utils.deploy import ServiceFiles
+from ansible_collections.mtls.fleet.plugins.module_utils.files import FileError
+from ansible_collections.mtls.fleet.plugins.module_utils.pki import CRYPTOGRAPHY_IMPORT_ERROR, PKIError
+
+SERVICE = dict(
+    name=dict(type="str", required=True),
+    path=dict(type="path", required=True),
+    certificate=dict(type="str"),
+    private_key=dict(type="str", no_log=True),
+    next_key_path=dict(type="path", no_log=False),
+    group=dict(type="str", default="root"),
+    key_mode=dict(type="str", default="0600", choices=["0600", "0640"]),
+)
+ENDPOINT = dict(
+    kind=dict(type="str", required=True, choices=["nginx", "app"]),
+    service=dict(type="str", required=True),
+    port=dict(type="int", required=True),
+    server_name=dict(type="str", required=True),
+    path=dict(type="str", default="/"),
+    status=dict(type="int"),
+    identity=dict(type="str"),
+    label=dict(type="str"),
+    host=dict(type="str"),
+)
+APP = dict(
+    path=dict(type="path", required=True),
+    owner=dict(type="str", default="root"),
+    group=dict(type="str", default="root"),
+    links=dict(type="list", elements="dict", default=[], options=dict(name=dict(type="str", required=True),
+                                                                    target=dict(type="path", required=True))),
+    env_path=dict(type="path", required=True),
+    env_content=dict(type="str", required=True),
+    unit=dict(type="str", default=""),
+    unit_action=dict(type="str", default="restart", choices=["reload", "restart"]),
+    settle_seconds=dict(type="float", default=5.0),
+)
+
+
+class RealHost(transaction.Host):
+    def run(self, argv):
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        return done.returncode, done.stdout, done.stderr
+
+    def probe(self, endpoint, bundle, cert, key):
+        return probe.probe("127.0.0.1", endpoint.port, endpoint.server_name, bundle, cert, key, endpoint.path, timeout=5.0)
+
+    def unit_state(self, name):
+        _rc, out, _err = self.run(["systemctl", "show", f"--property={','.join(unit_health.PROPERTIES)}", "--", name])
+        return unit_health.UnitState.parse(out)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            certs_dir=dict(type="path", default="/etc/mtls"),
+            services=dict(type="list", elements="dict", default=[], options=SERVICE),
+            ca_bundle=dict(type="str"),
+            crl=dict(type="str"),
+            crl_path=dict(type="path"),
+            nginx=dict(type="dict", options=dict(path=dict(type="path", required=True), content=dict(type="str", required=True))),
+            app=dict(type="dict", options=APP),
+            endpoints=dict(type="list", elements="dict", default=[], options=ENDPOINT),
+            state=dict(type="str", default="present", choices=["present", "previous"]),
+            restore=dict(type="list", elements="str", default=[]),
+            cause=dict(type="str", default="a check after the transaction failed"),
+            state_dir=dict(type="path", default="/var/lib/mtls-fleet"),
+            lock_timeout=dict(type="float", default=300.0),
+        ),
+        required_together=[("crl", "crl_path")],
+        supports_check_mode=True,
+    )
+    missing = _requirement_problems()
+    if missing:
+        module.fail_json(msg=" ".join(missing), outcome="refused")
+    try:
+        desired = _desired(module.params)
+    except (PKIError, FileError) as exc:
+        module.fail_json(msg=str(exc), outcome="refused")
+    work = transaction.Transaction(desired, RealHost())
+    if module.check_mode:
+        try:
+            result = work.plan()
+        except (PKIError, FileError) as exc:
+            module.fail_json(msg=str(exc), outcome="refused")
+    else:
+        result = detached.run(lambda: _run(work, module.params))
+    if result.get("failed"):
+        message = result.pop("msg", None) or f"{result.get('outcome')}: {result.get('cause')}"
+        module.fail_json(msg=message, **_output(module, result))
+    module.exit_json(**_output(module, result))
+
+
+def _run(work, params):
+    """In the detached process: hold the host's lock, converge or roll back, keep the outcome."""
+    state_dir = params["state_dir"]
+    os.makedirs(state_dir, 0o700, exist_ok=True)
+    try:
+        with locking.ca_lock(state_dir, "mtls.fleet.host_transaction", params["lock_timeout"], what="this host's transaction",
+                             fix="wait for it (a transaction of a run that was killed finishes on its own)"):
+            if params["state"] == "previous":
+                record = work.roll_back(params["cause"])
+            else:
+                record = work.converge()
+            transaction.save_outcome(state_dir, record)
+    except transaction.Refused as exc:
+        return {"failed": True, "msg": str(exc), "outcome": "refused", "cause": str(exc)}
+    except (PKIError, FileError) as exc:
+        return {"failed": True, "msg": str(exc), "outcome": "refused", "cause": str(exc)}
+    if record.get("failed"):
+        record["msg"] = f"{record['outcome']}: {record['cause']}"
+    return record
+
+
+def _output(module, result):
+    output = {key: value for key, value in result.items() if key not in ("failed", "exception")}
+    output.setdefault("changed", False)
+    if module._diff and result.get("services"):
+        changed = [s for s in result["services"] if s.get("changed") and s.get("previous_serial") != s.get("serial")]
+        if changed:
+            output["diff"] = [dict(before_header=s.get("cert_path", s["name"]), after_header=s.get("cert_path", s["name"]),
+                                   before=f"serial: {s['previous_serial']}\n" if s.get("previous_serial") else "",
+                                   after=f"serial: {s['serial']}\n") for s in changed]
+    return output
+
+
+def _requirement_problems():
+    if CRYPTOGRAPHY_IMPORT_ERROR:
+        version = None
+    else:
+        import cryptography  # pylint: disable=import-outside-toplevel
+
+        version = cryptography.__version__
+    if version is not None and requirements.cryptography_is_recent(version):
+        return []
+    try:
+        with open("/etc/os-release", encoding="utf-8") as handle:
+            ids = requirements.os_release_ids(handle.read())
+    except OSError:
+        ids = [platform.system().lower()]
+    return requirements.problems(sys.version_info, sys.executable, version, ids)
+
+
+def _desired(params):
+    if params["state"] == "previous":
+        services = [ServiceFiles(name=name, directory=os.path.join(params["certs_dir"], name), certificate=b"") for name in params["restore"]]
+    else:
+        services = [_service(entry) for entry in params["services"]]
+    if any(s.certificate for s in services) and not params["ca_bundle"]:
+        raise PKIError("ca_bundle is required to install services' certificates")
+    nginx = params["nginx"]
+    app = params["app"]
+    return transaction.Desired(
+        certs_dir=params["certs_dir"],
+        services=services,
+        bundle=params["ca_bundle"].encode() if params["ca_bundle"] else None,
+        crl=params["crl"].encode() if params["crl"] else None,
+        crl_path=params["crl_path"],
+        nginx=transaction.NginxPart(nginx["path"], _text(nginx["content"])) if nginx else None,
+        app=_app(app) if app else None,
+        endpoints=[transaction.Endpoint(kind=e["kind"], service=e["service"], port=e["port"], server_name=e["server_name"],
+                                        path=e["path"], status=e["status"], identity=e["identity"] or e["service"],
+                                        label=e["label"] or f"{e['kind']} {e['service']}:{e['port']}")
+                   for e in params["endpoints"]],
+    )
+
+
+def _text(content):
+    data = content.encode()
+    return data if data.endswith(b"\n") else data + b"\n"
+
+
+def _app(app):
+    for link in app["links"]:
+        if "/" in link["name"] or link["name"] in ("", ".", ".."):
+            raise PKIError(f"app.links: {link['name']!r} is not a file name; name a file inside {app['path']}")
+    return transaction.AppPart(
+        directory=app["path"], uid=_id_of("app.owner", app["owner"], pwd.getpwnam, "pw_uid", "create the user, or name another"),
+        gid=_id_of("app.group", app["group"], grp.getgrnam, "gr_gid", "create the group, or name another"),
+        links={link["name"]: link["target"] for link in app["links"]}, env_path=app["env_path"], env_content=_text(app["env_content"]),
+        unit=app["unit"], unit_action=app["unit_action"], settle_seconds=app["settle_seconds"],
+    )
+
+
+def _id_of(field, value, lookup, attribute, fix):
+    if value.isdigit():
+        return int(value)
+    try:
+        return getattr(lookup(value), attribute)
+    except KeyError:
+        raise PKIError(f"{field}: {value!r} does not exist on this host; {fix}") from None
+
+
+def _service(entry):
+    try:
+        gid = grp.getgrnam(entry["group"]).gr_gid
+    except KeyError:
+        raise PKIError(f"service {entry['name']!r}: group {entry['group']!r} does not exist on this host; create it or change the group") from None
+    return ServiceFiles(name=entry["name"], directory=entry["path"], certificate=(entry["certificate"] or "").encode(),
+                        private_key=entry["private_key"].encode() if entry["private_key"] else None,
+                        next_key_path=entry["next_key_path"], gid=gid, key_mode=int(entry["key_mode"], 8))
+
+
+if __name__ == "__main__":
+    main()
