@@ -122,7 +122,7 @@ def reloads(nginx: bool, app_unit: bool, services_changed: bool, crl_changed: bo
 def probe_problem(endpoint: Endpoint, result: dict, expected_serial: str | None) -> str | None:
     """Why this probe result does not prove the endpoint serves expected_serial to the host's own
     identity, or None."""
-    where = f"{endpoint.label or endpoint.kind} (https://{endpoint.server_name}:{endpoint.port}{endpoint.path})"
+    where = f"{endpoint.label or endpoint.kind}: https://{endpoint.server_name}:{endpoint.port}{endpoint.path} (via 127.0.0.1)"
     if result.get("serial") is None:
         return f"{where}: no TLS answer ({result.get('error')})"
     if expected_serial and result["serial"] != expected_serial.upper():
