@@ -200,6 +200,13 @@ options:
     type: str
     default: present
     choices: [present, previous]
+  installed:
+    description:
+      - Services whose installed generation stays as it is (no certificate sent), in O(certs_dir); their serials are the
+        ones the endpoints must serve. For a change of the CRLs alone (the revoke playbook).
+    type: list
+    elements: str
+    default: []
   restore:
     description: With O(state=previous), the services to put back (the RV(switched) of the transaction before), in O(certs_dir).
     type: list
@@ -368,6 +375,7 @@ def main():
             app=dict(type="dict", options=APP),
             endpoints=dict(type="list", elements="dict", default=[], options=ENDPOINT),
             state=dict(type="str", default="present", choices=["present", "previous"]),
+            installed=dict(type="list", elements="str", default=[]),
             restore=dict(type="list", elements="str", default=[]),
             cause=dict(type="str", default="a check after the transaction failed"),
             state_dir=dict(type="path", default="/var/lib/mtls-fleet"),
@@ -452,6 +460,7 @@ def _desired(params):
         services = [ServiceFiles(name=name, directory=os.path.join(params["certs_dir"], name), certificate=b"") for name in params["restore"]]
     else:
         services = [_service(entry) for entry in params["services"]]
+        services += [ServiceFiles(name=name, directory=os.path.join(params["certs_dir"], name), certificate=b"") for name in params["installed"]]
     if any(s.certificate for s in services) and not params["ca_bundle"]:
         raise PKIError("ca_bundle is required to install services' certificates")
     nginx = params["nginx"]

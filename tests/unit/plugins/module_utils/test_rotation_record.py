@@ -59,3 +59,39 @@ def test_the_report_flags_hosts_without_a_recent_success_only_when_asked():
     assert judged["table"][-1] == "3 hosts, 2 without a successful rotation for too long (older than 2 days)"
     unjudged = report.rotations(["web-3"], record, 0, now)
     assert unjudged["alerts"] == [] and unjudged["table"][-1].endswith("(not judged: set mtls_report_rotation_max_age_days)")
+
+
+def _service(name="web", changed=True, renewed=True, replaced=("cert.pem",)):
+    return {"name": name, "serial": "0A" * 10, "changed": changed, "renewed": renewed, "replaced": list(replaced)}
+
+
+@pytest.mark.parametrize("result, outcome", [
+    ({"services": [_service()], "outcome": "rotated"}, "rotated"),
+    ({"services": [_service(renewed=False, replaced=["ca-bundle.pem"])], "outcome": "changed"}, "kept (ca-bundle.pem replaced)"),
+    ({"services": [_service(changed=False, renewed=False, replaced=[])], "crl_changed": True}, "kept (new CRLs)"),
+    ({"services": [_service(changed=False, renewed=False, replaced=[])]}, "kept"),
+    ({"services": [_service(changed=False, renewed=False, replaced=[])], "stale": [{"served": "1B" * 10}]},
+     "rotated (converged: it served 1B1B1B1B1B1B1B1B)"),
+])
+def test_a_transaction_that_passed_is_rotated_or_kept(result, outcome):
+    found = rotation_record.transaction_outcome(result, "web-1", "stop", False)
+    assert found["outcome"] == outcome and found["failure"] == "" and rotation_record.succeeded(found["outcome"])
+
+
+def test_a_rolled_back_transaction_fails_the_host_with_its_cause():
+    result = {"failed": True, "outcome": "rolled back", "cause": "the app on web-1 refuses the new certificate",
+              "restored": [{"name": "web", "serial": "0A"}], "services": [_service()]}
+    found = rotation_record.transaction_outcome(result, "web-1", "stop_service", False)
+    assert found["outcome"] == "rolled back"
+    assert found["failure"] == ("host web-1: rotation failed (the app on web-1 refuses the new certificate); the previous generation is "
+                                "back and served again; later batches of its services were not started. Fix the cause and run the rotation again.")
+    refused = rotation_record.transaction_outcome({"failed": True, "msg": "ca_bundle is required", "outcome": "refused"}, "web-1", "stop", False)
+    assert refused["outcome"] == "rolled back" and "nothing was installed" in refused["failure"]
+    not_serving = rotation_record.transaction_outcome(dict(result, outcome="rolled back, NOT SERVING"), "web-1", "stop", False)
+    assert not_serving["outcome"] == "rolled back, NOT SERVING" and "its endpoints may not answer" in not_serving["failure"]
+
+
+def test_a_host_lost_during_its_transaction_is_reported_lost():
+    found = rotation_record.transaction_outcome({"unreachable": True, "msg": "ssh: connect to host"}, "web-1", "stop", False)
+    assert found["outcome"] == "lost during its rollout" and "host web-1: lost during its rotation (ssh: connect to host)" in found["failure"]
+    assert rotation_record.transaction_outcome({}, "web-1", "stop", True)["outcome"] == "planned (check mode)"
