@@ -43,6 +43,10 @@ def transaction_outcome(result: dict, host: str, on_failure: str, check_mode: bo
             f"host {host}: lost during its rotation ({result.get('msg', 'unreachable')}); its transaction goes on without the "
             "controller and ends with one whole generation served, old or new. Once it is back, run the rotation again: the plan "
             "shows what it holds and the rollout converges.")}
+    if result.get("outcome") == "not serving":
+        return {"outcome": "not serving", "serving": serving, "failure": (
+            f"host {host}: an endpoint does not serve the certificate installed ({result.get('cause')}); nothing was changed on it. "
+            "Look at the host now: nginx or the app may be down.")}
     if result.get("failed") or str(result.get("outcome", "")).startswith("rolled back"):
         outcome = result.get("outcome") if str(result.get("outcome", "")).startswith("rolled back") else "rolled back"
         later = "later batches of its services were not started" if on_failure == "stop_service" else "later batches were not started"
@@ -59,7 +63,7 @@ def transaction_outcome(result: dict, host: str, on_failure: str, check_mode: bo
     if renewed:
         outcome = "rotated"
     elif result.get("stale"):
-        outcome = "rotated (converged: it served %s)" % ", ".join(sorted({s["served"][:16] for s in result["stale"]}))
+        outcome = "rotated (converged: it served %s)" % ", ".join(sorted({(s["served"] or "nothing")[:16] for s in result["stale"]}))
     elif replaced:
         outcome = "kept (%s replaced)" % ", ".join(replaced)
     elif result.get("crl_changed"):

@@ -136,6 +136,8 @@ def probe_problem(endpoint: Endpoint, result: dict, expected_serial: str | None)
 
 def outcome(changed: bool, reloaded: dict, stale: list, renewed: list) -> str:
     if stale:
+        if any(found["served"] is None for found in stale):
+            return "converged (an endpoint did not answer)"
         return "converged (was serving another generation)"
     if renewed:
         return "rotated"
@@ -186,6 +188,11 @@ class Transaction:
         except OSError as exc:
             return self._roll_back(str(exc))
         problem = self._gate(expected=self._serials(), watch_unit=wanted["app"])
+        if problem and not (self._installed or self._nginx_before or record["app_changed"] or record["crl_changed"]):
+            # Nothing was written: there is nothing to put back, and the host serves what it did.
+            record.update(outcome="not serving", cause=problem, failed=True, changed=any(record["reloaded"].values()),
+                          services_changed=False)
+            return record
         if problem:
             return self._roll_back(problem)
         renewed = [s["name"] for s in record["services"] if s.get("renewed") and s["changed"] and s.get("previous_serial")]
@@ -239,14 +246,17 @@ class Transaction:
         return {s["name"]: s["serial"] for s in self.record["services"]}
 
     def _stale_endpoints(self) -> list:
-        """Endpoints that answer with another serial than the installed one (one probe each, no wait)."""
+        """Endpoints that do not prove what is installed before anything is reloaded (one probe
+        each, no wait): another serial served (a run killed between install and reload), or no
+        answer (nginx or the app stopped)."""
         serials = self._serials()
         stale = []
         for endpoint in self.desired.endpoints:
             result = self._probe(endpoint)
-            if result.get("serial") and serials.get(endpoint.service) and result["serial"] != serials[endpoint.service].upper():
-                stale.append({"kind": endpoint.kind, "endpoint": endpoint.label, "served": result["serial"],
-                              "installed": serials[endpoint.service]})
+            problem = probe_problem(endpoint, result, serials.get(endpoint.service))
+            if problem:
+                stale.append({"kind": endpoint.kind, "endpoint": endpoint.label, "served": result.get("serial"),
+                              "installed": serials.get(endpoint.service), "problem": problem})
         return stale
 
     def _refresh(self, wanted):

@@ -193,3 +193,23 @@ def test_the_outcome_is_kept_on_the_host_without_key_material(tmp_path, ca, cert
     kept = (tmp_path / "state" / transaction.STATE_FILE).read_text()
     assert '"outcome": "installed"' in kept and "PRIVATE KEY" not in kept
     assert os.stat(tmp_path / "state" / transaction.STATE_FILE).st_mode & 0o777 == 0o600
+
+
+def test_a_stopped_nginx_is_started_and_proved(ca, certs, tmp_path):
+    host = FakeHost(str(certs))
+    pair = issue(ca, "web")
+    transaction.Transaction(desired(ca, certs, pair, tmp_path / "mtls.conf"), host).converge()
+    host.served = {}  # nginx stopped
+    record = transaction.Transaction(desired(ca, certs, pair, tmp_path / "mtls.conf"), host).converge()
+    assert record["outcome"] == "converged (an endpoint did not answer)" and record["reloaded"]["nginx"] and not record["failed"]
+    assert host.served["web"] == serial_of(pair[0])
+
+
+def test_an_endpoint_that_cannot_be_fixed_by_a_reload_fails_without_touching_anything(ca, certs, tmp_path):
+    host = FakeHost(str(certs))
+    pair = issue(ca, "web")
+    transaction.Transaction(desired(ca, certs, pair, tmp_path / "mtls.conf"), host).converge()
+    host.broken_serials.add(serial_of(pair[0]))
+    record = transaction.Transaction(desired(ca, certs, pair, tmp_path / "mtls.conf"), host).converge()
+    assert record["outcome"] == "not serving" and record["failed"] and "no TLS answer" in record["cause"]
+    assert "restored" not in record and (certs / "web" / "cert.pem").read_bytes() == pair[0]
