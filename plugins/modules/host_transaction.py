@@ -306,7 +306,6 @@ import grp
 import os
 import platform
 import pwd
-import subprocess
 import sys
 
 from ansible.module_utils.basic import AnsibleModule
@@ -351,9 +350,11 @@ APP = dict(
 
 
 class RealHost(transaction.Host):
+    def __init__(self, run_command):
+        self._run_command = run_command
+
     def run(self, argv):
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
-        return done.returncode, done.stdout, done.stderr
+        return self._run_command(argv)
 
     def probe(self, endpoint, bundle, cert, key):
         return probe.probe("127.0.0.1", endpoint.port, endpoint.server_name, bundle, cert, key, endpoint.path, timeout=5.0)
@@ -391,7 +392,7 @@ def main():
         desired = _desired(module.params)
     except (PKIError, FileError) as exc:
         module.fail_json(msg=str(exc), outcome="refused")
-    work = transaction.Transaction(desired, RealHost())
+    work = transaction.Transaction(desired, RealHost(module.run_command))
     if module.check_mode:
         try:
             result = work.plan()
