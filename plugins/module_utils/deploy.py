@@ -12,6 +12,7 @@ crash never pairs a new key with an old certificate; a rollback is one rename ba
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
 import shutil
 import stat
@@ -37,6 +38,29 @@ class ServiceFiles:
     uid: int = -1
     gid: int = -1
     key_mode: int = 0o600
+
+
+# A service's entry in the modules that install generations (certificate_files, host_transaction).
+SERVICE_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    path=dict(type="path", required=True),
+    certificate=dict(type="str"),
+    private_key=dict(type="str", no_log=True),
+    next_key_path=dict(type="path", no_log=False),
+    group=dict(type="str", default="root"),
+    key_mode=dict(type="str", default="0600", choices=["0600", "0640"]),
+)
+
+
+def service_from_options(entry: dict) -> ServiceFiles:
+    """A ServiceFiles from a module's services[] entry (SERVICE_OPTIONS); its group must exist here."""
+    try:
+        gid = grp.getgrnam(entry["group"]).gr_gid
+    except KeyError:
+        raise pki.PKIError(f"service {entry['name']!r}: group {entry['group']!r} does not exist on this host; create it or change the group") from None
+    return ServiceFiles(name=entry["name"], directory=entry["path"], certificate=(entry["certificate"] or "").encode(),
+                        private_key=entry["private_key"].encode() if entry["private_key"] else None,
+                        next_key_path=entry["next_key_path"], gid=gid, key_mode=int(entry["key_mode"], 8))
 
 
 def install(services, bundle: bytes, now, check_mode=False) -> list:

@@ -162,8 +162,6 @@ services:
       type: str
 """
 
-import grp
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mtls.fleet.plugins.module_utils import deploy, pki
@@ -177,15 +175,7 @@ def main():
                 type="list",
                 elements="dict",
                 required=True,
-                options=dict(
-                    name=dict(type="str", required=True),
-                    path=dict(type="path", required=True),
-                    certificate=dict(type="str"),
-                    private_key=dict(type="str", no_log=True),
-                    next_key_path=dict(type="path", no_log=False),
-                    group=dict(type="str", default="root"),
-                    key_mode=dict(type="str", default="0600", choices=["0600", "0640"]),
-                ),
+                options=deploy.SERVICE_OPTIONS,
             ),
             ca_bundle=dict(type="str"),
             crl=dict(type="str"),
@@ -229,19 +219,7 @@ def main():
 def _service(entry, restoring):
     if not restoring and not entry["certificate"]:
         raise pki.PKIError(f"service {entry['name']!r}: certificate is required to install a generation")
-    try:
-        gid = grp.getgrnam(entry["group"]).gr_gid
-    except KeyError:
-        raise pki.PKIError(f"service {entry['name']!r}: group {entry['group']!r} does not exist on this host; create it or change the group") from None
-    return deploy.ServiceFiles(
-        name=entry["name"],
-        directory=entry["path"],
-        certificate=(entry["certificate"] or "").encode(),
-        private_key=entry["private_key"].encode() if entry["private_key"] else None,
-        next_key_path=entry["next_key_path"],
-        gid=gid,
-        key_mode=int(entry["key_mode"], 8),
-    )
+    return deploy.service_from_options(entry)
 
 
 if __name__ == "__main__":

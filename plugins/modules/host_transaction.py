@@ -310,20 +310,11 @@ import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mtls.fleet.plugins.module_utils import detached, locking, probe, requirements, transaction, unit_health
+from ansible_collections.mtls.fleet.plugins.module_utils import deploy, detached, locking, probe, requirements, transaction, unit_health
 from ansible_collections.mtls.fleet.plugins.module_utils.deploy import ServiceFiles
 from ansible_collections.mtls.fleet.plugins.module_utils.files import FileError
 from ansible_collections.mtls.fleet.plugins.module_utils.pki import CRYPTOGRAPHY_IMPORT_ERROR, PKIError
 
-SERVICE = dict(
-    name=dict(type="str", required=True),
-    path=dict(type="path", required=True),
-    certificate=dict(type="str"),
-    private_key=dict(type="str", no_log=True),
-    next_key_path=dict(type="path", no_log=False),
-    group=dict(type="str", default="root"),
-    key_mode=dict(type="str", default="0600", choices=["0600", "0640"]),
-)
 ENDPOINT = dict(
     kind=dict(type="str", required=True, choices=["nginx", "app"]),
     service=dict(type="str", required=True),
@@ -368,7 +359,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             certs_dir=dict(type="path", default="/etc/mtls"),
-            services=dict(type="list", elements="dict", default=[], options=SERVICE),
+            services=dict(type="list", elements="dict", default=[], options=deploy.SERVICE_OPTIONS),
             ca_bundle=dict(type="str"),
             crl=dict(type="str"),
             crl_path=dict(type="path"),
@@ -460,7 +451,7 @@ def _desired(params):
     if params["state"] == "previous":
         services = [ServiceFiles(name=name, directory=os.path.join(params["certs_dir"], name), certificate=b"") for name in params["restore"]]
     else:
-        services = [_service(entry) for entry in params["services"]]
+        services = [deploy.service_from_options(entry) for entry in params["services"]]
         services += [ServiceFiles(name=name, directory=os.path.join(params["certs_dir"], name), certificate=b"") for name in params["installed"]]
     if any(s.certificate for s in services) and not params["ca_bundle"]:
         raise PKIError("ca_bundle is required to install services' certificates")
@@ -505,16 +496,6 @@ def _id_of(field, value, lookup, attribute, fix):
         return getattr(lookup(value), attribute)
     except KeyError:
         raise PKIError(f"{field}: {value!r} does not exist on this host; {fix}") from None
-
-
-def _service(entry):
-    try:
-        gid = grp.getgrnam(entry["group"]).gr_gid
-    except KeyError:
-        raise PKIError(f"service {entry['name']!r}: group {entry['group']!r} does not exist on this host; create it or change the group") from None
-    return ServiceFiles(name=entry["name"], directory=entry["path"], certificate=(entry["certificate"] or "").encode(),
-                        private_key=entry["private_key"].encode() if entry["private_key"] else None,
-                        next_key_path=entry["next_key_path"], gid=gid, key_mode=int(entry["key_mode"], 8))
 
 
 if __name__ == "__main__":
