@@ -36,14 +36,6 @@ CONFIG_MODE = 0o644
 PROBE_SECONDS = 10.0
 
 
-class Refused(Exception):
-    """The host's checks failed: nothing was changed."""
-
-    def __init__(self, problems):
-        super().__init__("; ".join(problems))
-        self.problems = problems
-
-
 @dataclass(frozen=True)
 class Endpoint:
     kind: str  # nginx | app
@@ -85,7 +77,6 @@ class Desired:
     nginx: NginxPart | None = None
     app: AppPart | None = None
     endpoints: list = field(default_factory=list)
-    problems: list = field(default_factory=list)  # found before the call (host checks)
 
 
 class Host:
@@ -165,8 +156,6 @@ class Transaction:
 
     def converge(self) -> dict:
         desired = self.desired
-        if desired.problems:
-            raise Refused(desired.problems)
         try:
             self._install()
         except (pki.PKIError, FileError, OSError) as exc:
@@ -309,8 +298,6 @@ class Transaction:
     def plan(self) -> dict:
         """Check mode: what a converge would write and reload; nothing is changed or probed."""
         desired, record = self.desired, self.record
-        if desired.problems:
-            raise Refused(desired.problems)
         with_certificates = [s for s in desired.services if s.certificate]
         record["services"] = deploy.install(with_certificates, desired.bundle, self.now, check_mode=True) if with_certificates else []
         record["switched"] = [r["name"] for r in record["services"] if r["changed"] and r["replaced"]]

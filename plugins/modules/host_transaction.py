@@ -409,8 +409,6 @@ def _run(work, params):
             else:
                 record = work.converge()
             transaction.save_outcome(state_dir, record)
-    except transaction.Refused as exc:
-        return {"failed": True, "msg": str(exc), "outcome": "refused", "cause": str(exc)}
     except (PKIError, FileError) as exc:
         return {"failed": True, "msg": str(exc), "outcome": "refused", "cause": str(exc)}
     if record.get("failed"):
