@@ -125,6 +125,17 @@ def probe_problem(endpoint: Endpoint, result: dict, expected_serial: str | None)
     return None
 
 
+def wrote(record: dict) -> bool:
+    """Whether the transaction wrote anything a daemon reads (a generation switched, the CRLs,
+    nginx's file, the app's files)."""
+    return bool(record["switched"]) or record["crl_changed"] or record["nginx_changed"] or record["app_changed"]
+
+
+def changed_anything(record: dict) -> bool:
+    """wrote(), or a service's file modes or owners put right."""
+    return wrote(record) or any(s["changed"] for s in record["services"])
+
+
 def outcome(changed: bool, reloaded: dict, stale: list, renewed: list) -> str:
     if stale:
         if any(found["served"] is None for found in stale):
@@ -162,8 +173,7 @@ class Transaction:
             # Nothing is served from what was written yet; but a generation may have switched.
             return self._roll_back(f"install failed: {exc}")
         record = self.record
-        changed = bool(self._installed) or record["crl_changed"] or record["nginx_changed"] or record["app_changed"] \
-            or any(s["changed"] for s in record["services"])
+        changed = changed_anything(record)
         wanted = reloads(desired.nginx is not None, bool(desired.app and desired.app.unit), bool(self._installed),
                          record["crl_changed"], record["nginx_changed"], record["app_changed"])
         if not any(wanted.values()):
@@ -177,7 +187,7 @@ class Transaction:
         except OSError as exc:
             return self._roll_back(str(exc))
         problem = self._gate(expected=self._serials(), watch_unit=wanted["app"])
-        if problem and not (self._installed or self._nginx_before or record["app_changed"] or record["crl_changed"]):
+        if problem and not wrote(record):
             # Nothing was written: there is nothing to put back, and the host serves what it did.
             record.update(outcome="not serving", cause=problem, failed=True, changed=any(record["reloaded"].values()),
                           services_changed=False)
@@ -311,8 +321,7 @@ class Transaction:
                                                          check_mode=True))
         record["reloaded"] = reloads(desired.nginx is not None, bool(desired.app and desired.app.unit), bool(record["switched"]),
                                      record["crl_changed"], record["nginx_changed"], record["app_changed"])
-        changed = bool(record["switched"]) or record["crl_changed"] or record["nginx_changed"] or record["app_changed"] \
-            or any(s["changed"] for s in record["services"])
+        changed = changed_anything(record)
         return self._finish("would change" if changed else "unchanged", changed)
 
     # -- roll back -----------------------------------------------------------------------------
