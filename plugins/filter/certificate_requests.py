@@ -49,12 +49,15 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki
 
 SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def certificate_requests(services, host, trust_domain):
+    # Here, not at the top: Ansible loads every filter file of the collection in each worker that
+    # uses any of them, and cryptography would then be imported for every such task.
+    from ansible_collections.mtls.fleet.plugins.module_utils import pki
+
     if not isinstance(services, list) or not services:
         raise AnsibleFilterError(
             f"host {host}: mtls_certs_services is empty; list the services this host runs, e.g. mtls_certs_services: [{{name: web}}]"
@@ -82,7 +85,7 @@ def certificate_requests(services, host, trust_domain):
             errors.append(f"{where}: {exc}")
             continue
         certificate_name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{host}-{name}")
-        if not authority.SAFE_NAME.fullmatch(certificate_name):
+        if not pki.SAFE_NAME.fullmatch(certificate_name):
             errors.append(f"{where}: the certificate name {certificate_name!r} made of the inventory hostname and the service name "
                           "must start with a letter or digit and have at most 128 characters; shorten or rename the host or the service")
             continue

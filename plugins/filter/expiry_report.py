@@ -78,7 +78,9 @@ _value:
       elements: str
 """
 
-from ansible_collections.mtls.fleet.plugins.module_utils import pki, report
+import datetime
+
+from ansible_collections.mtls.fleet.plugins.module_utils import report
 
 
 def expiry_report(hostvars, hosts, threshold_days, rotation_max_age_days=0):
@@ -86,7 +88,7 @@ def expiry_report(hostvars, hosts, threshold_days, rotation_max_age_days=0):
                           int(threshold_days))
     record = next((hostvars[host]["mtls_certs_rotations"] for host in hosts if "mtls_certs_rotations" in hostvars[host]), None)
     if record is not None:
-        rotated = report.rotations(hosts, record["hosts"], float(rotation_max_age_days or 0), pki.utcnow())
+        rotated = report.rotations(hosts, record["hosts"], float(rotation_max_age_days or 0), datetime.datetime.now(datetime.timezone.utc))
         found = dict(found, rotations=rotated["rows"], rotation_table=rotated["table"], alerts=found["alerts"] + rotated["alerts"],
                      alert_lines=found["alert_lines"] + rotated["alert_lines"])
     return found

@@ -33,7 +33,6 @@ BUNDLE = "ca-bundle.pem"
 ISSUED = "issued"
 CERT_FILE, KEY_FILE, HOST_FILE = "cert.pem", "key.pem", "host"
 PRIVATE_MODE, PUBLIC_MODE, DIRECTORY_MODE = 0o600, 0o644, 0o700
-SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # a certificate name is a directory in the store
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,7 +319,7 @@ def _parse_request(raw, defaults) -> Request:
         raise pki.PKIError(f"unknown field(s) {', '.join(sorted(unknown))}; use {', '.join(REQUEST_FIELDS)}")
     value = {k: raw.get(k) if raw.get(k) is not None else defaults.get(k) for k in REQUEST_FIELDS}
     name = str(value["name"] or "")
-    if not SAFE_NAME.fullmatch(name):
+    if not pki.SAFE_NAME.fullmatch(name):
         raise pki.PKIError(f"name: {name!r} must start with a letter or digit and hold only letters, digits, '.', '_' and '-'")
     csr, next_csr = (pki.load_csr(value[field].encode() if isinstance(value[field], str) else value[field], field) if value[field] else None
                      for field in ("csr", "next_csr"))

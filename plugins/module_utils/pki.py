@@ -132,6 +132,7 @@ class Profile(str, enum.Enum):
 # ---------------------------------------------------------------------------------------------
 # Durations
 
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # a certificate's name: a directory in the CA store
 MAX_DURATION = datetime.timedelta(days=36525)  # beyond it, dates overflow long before anything is useful
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

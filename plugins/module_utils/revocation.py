@@ -35,7 +35,7 @@ class RevokeRequest:
     host: str | None = None  # with a name: the host it is meant for, checked against the store's record
 
     def __post_init__(self):
-        if self.name is not None and not authority.SAFE_NAME.fullmatch(str(self.name)):
+        if self.name is not None and not pki.SAFE_NAME.fullmatch(str(self.name)):
             raise pki.PKIError(f"name {self.name!r} is no certificate name (<inventory host>-<service>: letters, digits, '.', '_' and '-')")
         if self.serial is not None:  # canonical: upper-case hex without colons or leading zeros
             digits = str(self.serial).replace(":", "")

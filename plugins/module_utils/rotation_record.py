@@ -14,8 +14,7 @@ import datetime
 import json
 import os
 
-from . import pki
-from .files import FileBatch, read_file
+from .files import FileBatch, FileError, read_file
 
 RECORD_FILE = "rotations.json"
 MODE = 0o644
@@ -82,7 +81,7 @@ def read(path: str) -> dict:
     try:
         hosts = json.loads(text)["hosts"]
     except (ValueError, KeyError, TypeError):
-        raise pki.PKIError(f"{record_path} is not a rotation record; move it away (the next rotation writes a new one)") from None
+        raise FileError(f"{record_path} is not a rotation record; move it away (the next rotation writes a new one)") from None
     return hosts
 
 

@@ -128,7 +128,7 @@ def test_service_names_become_safe_certificate_names_or_are_refused_naming_the_h
     except AnsibleFilterError as exc:
         assert str(exc).startswith(f"host {host or 'web-1'}: ")
         return
-    assert authority.SAFE_NAME.fullmatch(requests[0]["name"])  # a name the CA takes, never a path
+    assert pki.SAFE_NAME.fullmatch(requests[0]["name"])  # a name the CA takes, never a path
     assert re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", requests[0]["common_name"])
 
 
@@ -140,7 +140,7 @@ def test_the_ca_takes_only_safe_names_and_identities(name, common_name):
     except pki.PKIError as exc:
         assert str(exc).startswith((f"certificate {name!r}: ", "certificates[0]: "))
         return
-    assert authority.SAFE_NAME.fullmatch(request.spec.name) and "/" not in request.spec.name
+    assert pki.SAFE_NAME.fullmatch(request.spec.name) and "/" not in request.spec.name
     assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", request.spec.common_name)
 
 
@@ -153,5 +153,5 @@ def test_what_to_revoke_is_a_certificate_name_or_a_serial(name, serial):
         except pki.PKIError as exc:
             assert str(exc).startswith("revoke[0]: ")
             continue
-        assert request.name is None or authority.SAFE_NAME.fullmatch(request.name)
+        assert request.name is None or pki.SAFE_NAME.fullmatch(request.name)
         assert request.serial is None or re.fullmatch(r"[0-9A-F]+", request.serial)

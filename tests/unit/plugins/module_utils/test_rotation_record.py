@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from ansible_collections.mtls.fleet.plugins.module_utils import pki, report, rotation_record
+from ansible_collections.mtls.fleet.plugins.module_utils import report, rotation_record
+from ansible_collections.mtls.fleet.plugins.module_utils.files import FileError
 from ansible_collections.mtls.fleet.tests.unit.plugins.module_utils.helpers import DAY, NOW
 
 
@@ -32,7 +33,7 @@ def test_check_mode_writes_nothing(tmp_path):
 
 def test_a_damaged_record_is_named(tmp_path):
     (tmp_path / rotation_record.RECORD_FILE).write_text("[]")
-    with pytest.raises(pki.PKIError, match="rotations.json is not a rotation record; move it away"):
+    with pytest.raises(FileError, match="rotations.json is not a rotation record; move it away"):
         rotation_record.read(str(tmp_path))
 
 
