@@ -11,17 +11,26 @@ from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.mtls.fleet.plugins.module_utils import role_variables
+
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("role_path", "problems", "host_requirements", "host_has"))
+    _VALID_ARGS = frozenset(("role_path", "own_variables", "problems", "host_requirements", "host_has"))
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         del tmp
         host = task_vars.get("inventory_hostname")
-        problems = ["host %s: %s" % (host, message) for message in self._argument_errors(task_vars)]
+        role_path = self._task.args["role_path"]
+        role = os.path.basename(role_path)
+        # Parsed when the role was loaded; this worker only reads it, so it needs no copy of its own.
+        spec = self._loader.load_from_file(os.path.join(role_path, "meta", "argument_specs.yml"), unsafe=True)
+        options = spec["argument_specs"]["main"].get("options", {})
+        problems = ["host %s: %s" % (host, message) for message in self._argument_errors(options, task_vars)]
+        problems += role_variables.unknown([name for name in task_vars if name.startswith(role + "_")], options,
+                                           self._task.args.get("own_variables") or [], role, host)
         problems += list(self._task.args.get("problems") or [])
         try:
             problems += self._host_problems(host, task_vars)
@@ -40,10 +49,8 @@ class ActionModule(ActionBase):
             result["msg"] = "; ".join(problems)
         return result
 
-    def _argument_errors(self, task_vars):
+    def _argument_errors(self, options, task_vars):
         """The role's variables against its argument spec, as the role's own validation would."""
-        path = os.path.join(self._task.args["role_path"], "meta", "argument_specs.yml")
-        options = self._loader.load_from_file(path)["argument_specs"]["main"].get("options", {})
         values = self._templar.template({name: task_vars[name] for name in options if name in task_vars})
         return ArgumentSpecValidator(options).validate(values, validate_role_argument_spec=True).error_messages
 

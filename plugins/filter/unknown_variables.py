@@ -47,21 +47,17 @@ _value:
   elements: str
 """
 
-import difflib
 import os
 
 import yaml
 
+from ansible_collections.mtls.fleet.plugins.module_utils import role_variables
+
 
 def unknown_variables(names, role_path, results, host):
     with open(os.path.join(role_path, "meta", "argument_specs.yml"), encoding="utf-8") as handle:
-        known = set(yaml.safe_load(handle)["argument_specs"]["main"]["options"])
-    problems = []
-    for name in sorted(set(names) - known - set(results)):
-        close = difflib.get_close_matches(name, sorted(known), n=1)
-        fix = f"did you mean {close[0]}?" if close else f"the role's variables are listed in {os.path.basename(role_path)}/defaults/main.yml"
-        problems.append(f"host {host}: unknown variable {name}; {fix}")
-    return problems
+        known = yaml.safe_load(handle)["argument_specs"]["main"]["options"]
+    return role_variables.unknown(names, known, results, os.path.basename(role_path), host)
 
 
 class FilterModule:

@@ -10,7 +10,8 @@ short_description: Check one role's settings and requirements on one host, in on
 version_added: 0.4.0
 description:
   - Validates the role's variables against the C(main) entry point of its C(meta/argument_specs.yml),
-    as Ansible's own role argument validation would, adds the problems the role found on the
+    as Ansible's own role argument validation would, finds variables with the role's prefix that the
+    role does not know (typos, each with its likely fix), adds the problems the role found on the
     controller, and checks what the host must have (Python and C(cryptography) for the modules;
     executables, users, groups, systemd units), with one connection to the host.
   - Fails with every problem found, each naming the host, the variable or file, and the fix. Nothing
@@ -39,8 +40,16 @@ options:
     description: The role whose C(meta/argument_specs.yml) (entry point C(main)) the variables are checked against.
     type: path
     required: true
+  own_variables:
+    description:
+      - Variables with the role's prefix (its name and C(_)) that are no option of the role and are not
+        typos - the results and facts the role sets itself, and the playbooks' own variables.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.4.0
   problems:
-    description: Problems the role found on the controller (unknown variables, settings against the fleet).
+    description: Problems the role found on the controller (settings against the fleet).
     type: list
     elements: str
     default: []

@@ -335,16 +335,16 @@ def test_every_module_is_covered():
 
 @pytest.fixture(name="role")
 def fixture_role(tmp_path):
-    """A role whose spec wants demo_port, an int."""
-    (tmp_path / "role" / "meta").mkdir(parents=True)
-    (tmp_path / "role" / "meta" / "argument_specs.yml").write_text(
+    """A role, demo, whose spec wants demo_port, an int."""
+    (tmp_path / "demo" / "meta").mkdir(parents=True)
+    (tmp_path / "demo" / "meta" / "argument_specs.yml").write_text(
         "argument_specs:\n  main:\n    short_description: demo\n    options:\n"
         "      demo_port:\n        type: int\n        required: true\n        description: a port\n")
-    return {"role_dir": str(tmp_path / "role"), "results_file": str(tmp_path / "results.json")}
+    return {"role_dir": str(tmp_path / "demo"), "results_file": str(tmp_path / "results.json")}
 
 
 def test_preflight_reports_the_spec_the_controller_and_the_host_at_once(role):
-    extra = dict(role, port="eighty", problems=["host localhost: mtls_demo is wrong; fix it"],
+    extra = dict(role, port="eighty", demo_prot=8080, demo_result="set by the role itself", problems=["host localhost: mtls_demo is wrong; fix it"],
                  host_has=[{"executable": "/nonexistent/nginx", "missing": "nginx is not installed; install it"},
                            {"user": "no-such-user-mtls", "missing": "user no-such-user-mtls is missing; create it"},
                            {"group": "root", "missing": "unused"},
@@ -355,7 +355,8 @@ def test_preflight_reports_the_spec_the_controller_and_the_host_at_once(role):
     spec, *others = messages[0].split("; ")
     # The validator's wording differs between ansible-core releases ("type str", "type <class 'str'>").
     assert spec.startswith("host localhost: argument 'demo_port' is of type") and "cannot be converted to an int" in spec, spec
-    assert others == ["host localhost: mtls_demo is wrong", "fix it", "host localhost: nginx is not installed", "install it",
+    assert others == ["host localhost: unknown variable demo_prot", "did you mean demo_port?",
+                      "host localhost: mtls_demo is wrong", "fix it", "host localhost: nginx is not installed", "install it",
                       "host localhost: user no-such-user-mtls is missing", "create it",
                       "host localhost: mtls-ghost.service is not a unit", "install it"], others
     assert not os.path.exists(role["results_file"])
