@@ -12,10 +12,11 @@ description:
     C(mtls_ca_host) set in the inventory. The playbooks' first play therefore asks this filter
     which host the fleet's hosts name in C(mtls_ca_host) (from C(-e), or anywhere in the
     inventory) and puts it in the group C(__mtls_ca), which the CA plays target.
-  - The controller (C(localhost)) when no host sets it. Hosts that name different CA hosts, or a
-    CA host that is not in the inventory, are an error naming them and the fix.
+  - The controller (C(localhost)) when no host sets it. Hosts that name different CA hosts are an
+    error naming them and the fix, and so is a CA host that is not in the inventory, unless
+    O(outside_inventory) allows it.
 author: mtls.fleet developers (@mtls-fleet)
-positional: hostvars
+positional: hostvars, outside_inventory
 options:
   _input:
     description: The fleet's hosts, and C(localhost) (whose view covers C(-e) and C(group_vars/all)).
@@ -26,10 +27,21 @@ options:
     description: The C(hostvars) variable.
     type: raw
     required: true
+  outside_inventory:
+    description:
+      - Whether a CA host that is not in this run's inventory is reached by its name (a DNS name or
+        an address) with the inventory's C(all) variables, as the C(site) playbook does for a sliced
+        job (AWX job slicing gives each slice only its own hosts).
+      - When V(false), such a CA host is an error that says to add it or to run unsliced (C(rotate)
+        and C(revoke) work across the whole fleet).
+    type: bool
+    default: false
+    version_added: 0.4.0
 """
 
 EXAMPLES = r"""
 ca: "{{ (groups['mtls_hosts'] + ['localhost']) | mtls.fleet.ca_host(hostvars) }}"   # {'name': 'ca-1', 'local': false}
+sliced: "{{ (groups['mtls_hosts'] + ['localhost']) | mtls.fleet.ca_host(hostvars, true) }}"   # a CA host outside the slice too
 """
 
 RETURN = r"""
@@ -43,7 +55,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.mtls.fleet.plugins.module_utils.controller import is_controller
 
 
-def ca_host(hosts, hostvars):
+def ca_host(hosts, hostvars, outside_inventory=False):
     named = {}
     for host in hosts:
         value = hostvars[host].get("mtls_ca_host")
@@ -55,10 +67,10 @@ def ca_host(hosts, hostvars):
                                  "mtls_ca_host once, in group_vars/all or with -e")
     name = next(iter(named), "localhost")
     local = is_controller(name)
-    if not local and name not in hostvars:
+    if not local and name not in hostvars and not outside_inventory:
         raise AnsibleFilterError(f"mtls_ca_host is {name!r}, which is not in this run's inventory; add the CA host to "
                                  "the inventory or fix the name. A sliced job (AWX job slicing) gives each slice only its "
-                                 "own hosts: site, rotate and revoke work across the fleet, so run them unsliced")
+                                 "own hosts: rotate and revoke work across the fleet, so run them unsliced")
     return {"name": name, "local": local}
 
 

@@ -24,3 +24,8 @@ def test_hosts_that_disagree_are_named():
 def test_a_ca_host_missing_from_the_inventory_is_named():
     with pytest.raises(AnsibleFilterError, match=r"mtls_ca_host is 'ca-9', which is not in this run's inventory.*run them unsliced"):
         ca_host(["web-1"], {"web-1": {"mtls_ca_host": "ca-9"}})
+
+
+def test_site_reaches_a_ca_host_outside_its_slice_by_name():
+    hostvars = {"web-1": {"mtls_ca_host": "ca.example.org"}, "localhost": {}}
+    assert ca_host(["web-1", "localhost"], hostvars, True) == {"name": "ca.example.org", "local": False}
