@@ -40,13 +40,16 @@ options:
 """
 
 EXAMPLES = r"""
-ca: "{{ (groups['mtls_hosts'] + ['localhost']) | mtls.fleet.ca_host(hostvars) }}"   # {'name': 'ca-1', 'local': false}
+ca: "{{ (groups['mtls_hosts'] + ['localhost']) | mtls.fleet.ca_host(hostvars) }}"   # {'name': 'ca-1', 'local': false, 'outside': false}
 sliced: "{{ (groups['mtls_hosts'] + ['localhost']) | mtls.fleet.ca_host(hostvars, true) }}"   # a CA host outside the slice too
 """
 
 RETURN = r"""
 _value:
-  description: C(name), the CA host's inventory name, and C(local), whether it is the controller.
+  description:
+    - C(name), the CA host's inventory name (or the name it is reached by), C(local), whether it is
+      the controller, and C(outside), whether it is missing from this run's inventory (allowed by
+      O(outside_inventory)).
   type: dict
 """
 
@@ -71,7 +74,7 @@ def ca_host(hosts, hostvars, outside_inventory=False):
         raise AnsibleFilterError(f"mtls_ca_host is {name!r}, which is not in this run's inventory; add the CA host to "
                                  "the inventory or fix the name. A sliced job (AWX job slicing) gives each slice only its "
                                  "own hosts: rotate and revoke work across the fleet, so run them unsliced")
-    return {"name": name, "local": local}
+    return {"name": name, "local": local, "outside": not local and name not in hostvars}
 
 
 class FilterModule:
