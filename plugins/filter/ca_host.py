@@ -70,11 +70,12 @@ def ca_host(hosts, hostvars, outside_inventory=False):
                                  "mtls_ca_host once, in group_vars/all or with -e")
     name = next(iter(named), "localhost")
     local = is_controller(name)
-    if not local and name not in hostvars and not outside_inventory:
+    outside = not local and name not in hostvars
+    if outside and not outside_inventory:
         raise AnsibleFilterError(f"mtls_ca_host is {name!r}, which is not in this run's inventory; add the CA host to "
                                  "the inventory or fix the name. A sliced job (AWX job slicing) gives each slice only its "
                                  "own hosts: rotate and revoke work across the fleet, so run them unsliced")
-    return {"name": name, "local": local, "outside": not local and name not in hostvars}
+    return {"name": name, "local": local, "outside": outside}
 
 
 class FilterModule:
