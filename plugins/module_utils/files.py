@@ -39,7 +39,12 @@ def read_file(path: str) -> bytes | None:
         if exc.errno == errno.ELOOP:
             raise FileError(f"{path} is a symlink; refusing to follow it (replace it with a regular file)") from None
         raise FileError(f"{path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
+    try:
+        handle = os.fdopen(fd, "rb")
+    except OSError as exc:  # a directory
+        os.close(fd)
+        raise FileError(f"{path}: {exc.strerror}") from None
+    with handle:
         return handle.read()
 
 

@@ -412,6 +412,13 @@ def cert_to_pem(cert) -> bytes:
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\s*", re.S)
 
 
+def load_public_key(pem: bytes, what: str):
+    try:
+        return serialization.load_pem_public_key(pem)
+    except ValueError:
+        raise PKIError(f"{what} is not a readable PEM public key") from None
+
+
 def load_certificates(pem: bytes, what: str) -> list:
     """Every certificate in a PEM file, in file order; a PKIError if there is none or one is corrupt."""
     blocks = _PEM_CERT.findall(pem or b"")

@@ -14,10 +14,23 @@ description:
     whether the chain verifies against a trust bundle, file modes and owners, and the renewal
     verdict with its reason, decided exactly as M(mtls.fleet.certificates) decides it.
   - Never returns key material.
+  - "Its action plugin reads the files with one shell command on the host (C(sh), C(stat), C(cat),
+    and C(openssl pkey -pubout) for each key, so only a key's public half leaves the host) and judges
+    them on the controller with this module's own code and the controller's clock: no Python starts
+    on the host. Whatever that reading cannot settle (a symlink, a file that is not a regular file,
+    a key C(openssl) cannot read or no C(openssl), a path with C(~) or C($), bad options, C(async))
+    runs the module on the host instead, which reports it as always."
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
+  action:
+    support: full
+  async:
+    support: full
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
   diff_mode:
@@ -194,44 +207,13 @@ from ansible_collections.mtls.fleet.plugins.module_utils.module_support import U
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            certificates=dict(
-                type="list",
-                elements="dict",
-                required=True,
-                options=dict(
-                    name=dict(type="str"),
-                    path=dict(type="path", required=True),
-                    privatekey_path=dict(type="path"),
-                    subject_alt_name=dict(type="list", elements="str"),
-                    common_name=dict(type="str"),
-                    profile=dict(type="str"),
-                    key_type=dict(type="str"),
-                ),
-            ),
-            ca_bundle_path=dict(type="path"),
-            crl_path=dict(type="path"),
-            renew_before=dict(type="str", default="33%"),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=certinfo.ARGUMENT_SPEC, supports_check_mode=True)
     require_cryptography(module)
-    params = module.params
-    now = pki.utcnow()
     try:
-        roots = certinfo.load_bundle(params["ca_bundle_path"])
-        renew_before = pki.RenewBefore.parse(params["renew_before"])
-        reports = []
-        for entry in params["certificates"]:
-            try:
-                reports.append(certinfo.inspect(entry, roots, renew_before, now))
-            except pki.PKIError as exc:
-                raise pki.PKIError(f"certificate {entry.get('name') or entry['path']!r}: {exc}") from None
-        crl = certinfo.crl_facts(params["crl_path"], now) if params["crl_path"] else None
+        result = certinfo.report(module.params, pki.utcnow())
     except USER_ERRORS as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, certificates=reports, **({"crl": crl} if crl else {}))
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -123,6 +123,25 @@ def test_an_idempotent_pass_on_the_controller_starts_no_module_and_says_what_the
     assert results(fleet)["issued"]["summary"]["renewed"] == 3
 
 
+def test_inspection_reads_the_files_with_one_shell_command_and_says_what_the_module_says(fleet, tmp_path):
+    assert playbook("fleet.yml", fleet).rc == 0
+    run = playbook("fleet.yml", fleet, "-vvv")
+    assert run.rc == 0 and "AnsiballZ_certificate_info.py" not in run.output and "openssl pkey" in run.output
+    answered = results(fleet)
+    module = module_result("certificate_info", {"ca_bundle_path": answered["ca"]["bundle_path"], "certificates": fleet["inspect"]}, tmp_path)
+
+    def comparable(result):  # judged a few seconds apart
+        return [{k: v for k, v in c.items() if k != "days_left"} for c in result["certificates"]]
+    assert comparable(answered["info"]) == comparable(module) and len(module["certificates"]) == 3
+
+    (tmp_path / "not-a-key").mkdir()  # what the shell's reading cannot settle goes to the module
+    fleet["inspect"].append({"name": "odd", "path": fleet["inspect"][0]["path"], "privatekey_path": str(tmp_path / "not-a-key")})
+    run = playbook("fleet.yml", fleet, "-vvv")
+    assert run.rc == 0 and "AnsiballZ_certificate_info.py" in run.output
+    odd = results(fleet)["info"]["certificates"][-1]
+    assert odd["renew"] and odd["reason"] == "key_mismatch" and odd["detail"].endswith("not-a-key: Is a directory"), odd
+
+
 def test_an_empty_ca_path_is_bad_input_and_never_a_place_for_a_new_ca(fleet, tmp_path):
     fleet["ca_dir"] = ""  # as from an unset environment lookup
     message, = failure_messages("fleet.yml", fleet)

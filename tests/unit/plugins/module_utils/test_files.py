@@ -104,3 +104,13 @@ def test_a_failed_sync_names_the_path(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
     with pytest.raises(FileError, match=rf"^{tmp_path}: syncing the directory failed \(Input/output error\)"):
         fsync_directory(str(tmp_path))
+
+
+def test_reading_a_directory_or_a_symlink_is_a_clear_error(tmp_path):
+    (tmp_path / "key.pem").mkdir()
+    with pytest.raises(FileError, match="key.pem: Is a directory"):
+        read_file(str(tmp_path / "key.pem"))
+    os.symlink(tmp_path / "key.pem", tmp_path / "link.pem")
+    with pytest.raises(FileError, match="is a symlink; refusing to follow it"):
+        read_file(str(tmp_path / "link.pem"))
+    assert read_file(str(tmp_path / "none.pem")) is None

@@ -1,0 +1,55 @@
+# Copyright (c) mtls.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""mtls.fleet.certificate_info: the host's files read by one shell command, judged here.
+
+Starting a module costs a host about half a second of CPU (AnsiballZ, Ansible's module code,
+cryptography), several times what reading its certificates with sh, stat, cat and openssl does.
+So the action reads them that way and judges them with the module's own code, with the
+controller's clock. Whatever the reading cannot settle (a symlink, an unreadable file, a key
+openssl cannot read, bad options, no openssl) goes to the module, which reports it as always.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action.normal import ActionModule as NormalAction
+
+from ansible_collections.mtls.fleet.plugins.module_utils import certinfo, pki
+from ansible_collections.mtls.fleet.plugins.module_utils.files import FileError
+from ansible_collections.mtls.fleet.plugins.module_utils.requirements import cryptography_is_recent
+
+
+class ActionModule(NormalAction):
+
+    def run(self, tmp=None, task_vars=None):
+        if not self._task.async_val and not pki.CRYPTOGRAPHY_IMPORT_ERROR and _cryptography_is_recent():
+            judged = self._judged_here()
+            if judged is not None:
+                return judged
+        return super().run(tmp, task_vars)
+
+    def _judged_here(self):
+        validated = ArgumentSpecValidator(certinfo.ARGUMENT_SPEC).validate(self._task.args)
+        if validated.error_messages:
+            return None
+        params = validated.validated_parameters
+        paths = certinfo.snapshot_paths(params)
+        if any(path.startswith("~") or "$" in path for path, _is_key in paths):  # the host expands those
+            return None
+        marker = f"@@mtls-{secrets.token_hex(8)}"
+        done = self._low_level_execute_command(certinfo.snapshot_command(paths, marker), sudoable=True)
+        if done["rc"] != 0:
+            return None
+        try:
+            snapshot = certinfo.Snapshot.parse(done["stdout"].encode("utf-8", "surrogateescape"), marker, paths)
+            return certinfo.report(params, pki.utcnow(), snapshot)
+        except (pki.PKIError, FileError, certinfo.Undecided):  # the module's user errors, or doubt
+            return None
+
+
+def _cryptography_is_recent():
+    import cryptography  # pylint: disable=import-outside-toplevel
+
+    return cryptography_is_recent(cryptography.__version__)
