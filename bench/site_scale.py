@@ -17,7 +17,7 @@ host), and of the first host, which also carries the play's run-once tasks (issu
 tables). Controller CPU = user + system seconds of ansible-playbook and its workers (the
 baseline's from its own /usr/bin/time); lab CPU = the CPU seconds of every lab container (from
 podman's cgroup). Writes bench/results/site_scale.json and the plot docs/site_scale.svg, prints
-markdown tables and two cost models fitted on the two smallest sizes, each with its error at the
+markdown tables and two cost models fitted (least squares) on every size but the largest, each with its error at the
 largest: wall seconds = fixed + per host x N, and a CPU model (the lab shares the controller's
 cores: wall = CPU / (cores x utilization), CPU = fixed + per host x N) whose controller term
 says what 500 and 1,000 hosts cost a controller of this size when the hosts are elsewhere.
@@ -187,33 +187,38 @@ def stop_load(targets):
             "targets": len(counts), "errors": [e for c in counts.values() for e in c["errors"]]}
 
 
+def fit_line(points):
+    """(fixed, per host): the least-squares line through (hosts, value) points."""
+    xs, ys = [x for x, _y in points], [y for _x, y in points]
+    per_host = statistics.covariance(xs, ys) / statistics.variance(xs)
+    return statistics.mean(ys) - per_host * statistics.mean(xs), per_host
+
+
 def model(rows, key):
-    """seconds = fixed + per_host x N through the two smallest sizes; the error at the largest."""
-    small, larger, largest = rows[0], rows[1], rows[-1]
-    per_host = (larger[key] - small[key]) / (larger["hosts"] - small["hosts"])
-    fixed = small[key] - per_host * small["hosts"]
+    """seconds = fixed + per_host x N fitted on every size but the largest; the error at the largest."""
+    fitted, largest = rows[:-1], rows[-1]
+    fixed, per_host = fit_line([(r["hosts"], r[key]) for r in fitted])
     predicted = fixed + per_host * largest["hosts"]
-    return {"fixed_s": round(fixed, 1), "per_host_s": round(per_host, 3), "checked_at": largest["hosts"],
-            "predicted_s": round(predicted, 1), "measured_s": largest[key],
+    return {"fixed_s": round(fixed, 1), "per_host_s": round(per_host, 3), "fitted_on": [r["hosts"] for r in fitted],
+            "checked_at": largest["hosts"], "predicted_s": round(predicted, 1), "measured_s": largest[key],
             "error": round((predicted - largest[key]) / largest[key], 2),
             "500_s": round(fixed + per_host * 500), "1000_s": round(fixed + per_host * 1000)}
 
 
 def cpu_model(rows, run):
     """The lab is CPU-bound: wall = (controller CPU + lab CPU) / (cores x utilization), each CPU
-    term fixed + per host x N through the two smallest sizes, the utilization their mean. Checked
-    at the largest size. With the hosts elsewhere only the controller's CPU stays on its cores."""
+    term fixed + per host x N fitted on every size but the largest, the utilization their mean.
+    Checked at the largest size. With the hosts elsewhere only the controller's CPU stays on its cores."""
     cores = os.cpu_count()
-    small, larger, largest = rows[0], rows[1], rows[-1]
-    if any(r.get(f"{run}_lab_cpu_s") is None for r in (small, larger, largest)):
+    fitted, largest = rows[:-1], rows[-1]
+    if any(r.get(f"{run}_lab_cpu_s") is None for r in rows):
         return None
 
     def fit(key):
-        per_host = (larger[key] - small[key]) / (larger["hosts"] - small["hosts"])
-        return small[key] - per_host * small["hosts"], per_host
+        return fit_line([(r["hosts"], r[key]) for r in fitted])
 
     (ctrl_fixed, ctrl_per_host), (lab_fixed, lab_per_host) = fit(f"{run}_cpu_s"), fit(f"{run}_lab_cpu_s")
-    utilization = statistics.mean((r[f"{run}_cpu_s"] + r[f"{run}_lab_cpu_s"]) / (r[f"{run}_s"] * cores) for r in (small, larger))
+    utilization = statistics.mean((r[f"{run}_cpu_s"] + r[f"{run}_lab_cpu_s"]) / (r[f"{run}_s"] * cores) for r in fitted)
 
     def wall(hosts, lab=True):
         cpu = ctrl_fixed + ctrl_per_host * hosts + (lab_fixed + lab_per_host * hosts if lab else 0)
