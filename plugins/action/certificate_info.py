@@ -6,13 +6,15 @@ Starting a module costs a host about half a second of CPU (AnsiballZ, Ansible's 
 cryptography), several times what reading its certificates with sh, stat, cat and openssl does.
 So the action reads them that way and judges them with the module's own code, with the
 controller's clock. Whatever the reading cannot settle (a symlink, an unreadable file, a key
-openssl cannot read, bad options, no openssl) goes to the module, which reports it as always.
+openssl cannot read, bad options, no openssl, a connection or become method that cannot take the
+script on stdin) goes to the module, which reports it as always.
 """
 
 from __future__ import annotations
 
 import secrets
 
+from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action.normal import ActionModule as NormalAction
 
@@ -38,8 +40,16 @@ class ActionModule(NormalAction):
         paths = certinfo.snapshot_paths(params)
         if any(path.startswith("~") or "$" in path for path, _is_key in paths):  # the host expands those
             return None
+        if not self._pipes_stdin():
+            return None
         marker = f"@@mtls-{secrets.token_hex(8)}"
-        done = self._low_level_execute_command(certinfo.snapshot_command(paths, marker), sudoable=True)
+        try:
+            # The script goes in on stdin, as a pipelined module does: a command with no input gets a
+            # terminal from the ssh connection, which would turn each file's newlines into CRLF.
+            done = self._low_level_execute_command("/bin/sh -s mtls.fleet.certificate_info", sudoable=True,
+                                                   in_data=certinfo.snapshot_command(paths, marker).encode())
+        except AnsibleError:
+            return None
         if done["rc"] != 0:
             return None
         try:
@@ -47,6 +57,13 @@ class ActionModule(NormalAction):
             return certinfo.report(params, pki.utcnow(), snapshot)
         except (pki.PKIError, FileError, certinfo.Undecided):  # the module's user errors, or doubt
             return None
+
+
+    def _pipes_stdin(self):
+        """Whether the connection takes input for a command, as for pipelining (a become method that
+        needs a terminal, such as su, does not)."""
+        become = self._connection.become if self._play_context.become else None
+        return getattr(self._connection, "has_pipelining", False) and not getattr(become, "require_tty", False)
 
 
 def _cryptography_is_recent():

@@ -212,10 +212,9 @@ def snapshot_paths(params: dict) -> list:
 
 
 def snapshot_command(paths, marker: str) -> str:
-    """A POSIX sh command printing one record per (path, is_key) for Snapshot.parse."""
+    """A POSIX sh script printing one record per (path, is_key) for Snapshot.parse."""
     reads = "\n".join(f"f {index} {shlex.quote(path)} {'key' if is_key else 'file'}" for index, (path, is_key) in enumerate(paths))
-    # Ansible appends to the command (" && sleep 0"): no newline may end it.
-    return _SNAPSHOT_SCRIPT.format(marker=shlex.quote(marker), reads=reads).rstrip("\n")
+    return _SNAPSHOT_SCRIPT.format(marker=shlex.quote(marker), reads=reads)
 
 
 class Snapshot:

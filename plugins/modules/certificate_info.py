@@ -18,7 +18,8 @@ description:
     and C(openssl pkey -pubout) for each key, so only a key's public half leaves the host) and judges
     them on the controller with this module's own code and the controller's clock: no Python starts
     on the host. Whatever that reading cannot settle (a symlink, a file that is not a regular file,
-    a key C(openssl) cannot read or no C(openssl), a path with C(~) or C($), bad options, C(async))
+    a key C(openssl) cannot read or no C(openssl), a path with C(~) or C($), bad options, C(async),
+    a connection or become method that cannot take the script on its input as pipelining does)
     runs the module on the host instead, which reports it as always."
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:

@@ -126,7 +126,7 @@ def test_an_idempotent_pass_on_the_controller_starts_no_module_and_says_what_the
 def test_inspection_reads_the_files_with_one_shell_command_and_says_what_the_module_says(fleet, tmp_path):
     assert playbook("fleet.yml", fleet).rc == 0
     run = playbook("fleet.yml", fleet, "-vvv")
-    assert run.rc == 0 and "AnsiballZ_certificate_info.py" not in run.output and "openssl pkey" in run.output
+    assert run.rc == 0 and "AnsiballZ_certificate_info.py" not in run.output and "/bin/sh -s mtls.fleet.certificate_info" in run.output
     answered = results(fleet)
     module = module_result("certificate_info", {"ca_bundle_path": answered["ca"]["bundle_path"], "certificates": fleet["inspect"]}, tmp_path)
 

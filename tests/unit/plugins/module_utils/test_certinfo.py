@@ -49,7 +49,7 @@ def params(etc, names=NAMES):
 
 def snapshot(wanted):
     paths = certinfo.snapshot_paths(wanted)
-    done = subprocess.run(["/bin/sh", "-c", certinfo.snapshot_command(paths, MARKER)], capture_output=True, check=True)
+    done = subprocess.run(["/bin/sh", "-s"], input=certinfo.snapshot_command(paths, MARKER).encode(), capture_output=True, check=True)
     return done.stdout, certinfo.Snapshot.parse(done.stdout, MARKER, paths)
 
 
