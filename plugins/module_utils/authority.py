@@ -60,7 +60,8 @@ class CAResult:
 
 
 def fleet_roots(reads) -> dict:
-    """{host: [the root certificates its bundle holds]} from slurp results of the hosts' bundles.
+    """{host: [the root certificates its bundle holds]} from the hosts' bundles as read by slurp, or
+    by raw printing the file when it exists (as the mtls_ca role does).
 
     A missing file is a host that trusts nothing yet; an unreachable host is None (unknown). A
     bundle that cannot be read or parsed is an error: reading it as "trusts nothing" could make a
@@ -74,14 +75,29 @@ def fleet_roots(reads) -> dict:
         if read.get("unreachable"):
             roots[host] = None
             continue
-        if not read.get("content"):
-            if str(read.get("msg", "")).lower().startswith("file not found"):  # slurp: "file not found" before 2.17
-                continue
-            raise pki.PKIError(f"cannot tell which root {host} trusts ({read.get('msg', 'no content')}); fix that (the play may "
-                               "need become: true) and run again: a CA is only created when the fleet trusts none yet")
-        certs = pki.load_certificates(base64.b64decode(read["content"]), f"{host}'s ca-bundle.pem")
-        roots[host] = [cert for cert in certs if cert.issuer == cert.subject]
+        pem = _bundle_read(host, read)
+        if pem is not None:
+            certs = pki.load_certificates(pem, f"{host}'s ca-bundle.pem")
+            roots[host] = [cert for cert in certs if cert.issuer == cert.subject]
     return roots
+
+
+def _bundle_read(host, read):
+    """The bundle's PEM, or None when the host has no bundle."""
+    if "stdout" in read and "rc" in read:  # raw
+        if read["rc"] == 0:
+            # A command with no input gets a terminal from ssh, which prints each newline as CRLF.
+            pem = read["stdout"].replace("\r\n", "\n").encode()
+            return pem if pem.strip() else None
+        problem = (read.get("stderr") or read.get("stdout") or f"exit code {read['rc']}").strip()
+    elif read.get("content"):  # slurp
+        return base64.b64decode(read["content"])
+    elif str(read.get("msg", "")).lower().startswith("file not found"):  # slurp: "file not found" before 2.17
+        return None
+    else:
+        problem = read.get("msg", "no content")
+    raise pki.PKIError(f"cannot tell which root {host} trusts ({problem}); fix that (the play may "
+                       "need become: true) and run again: a CA is only created when the fleet trusts none yet")
 
 
 def refuse_silent_new_root(path: str, fleet_roots: dict, new_root: bool) -> None:

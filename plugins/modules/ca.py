@@ -32,11 +32,12 @@ extends_documentation_fragment:
 options:
   fleet_trust:
     description:
-      - What the fleet's hosts trust now, as the results of M(ansible.builtin.slurp) of a
-        C(ca-bundle.pem) on each host (each with C(item), the host, and C(content)). A host
-        without that file trusts nothing yet; skipped ones are left out; an unreachable host,
-        or any other failure to read the file, stops the module unless O(new_root=true), since
-        what that host trusts is unknown.
+      - What the fleet's hosts trust now, as the results of reading a C(ca-bundle.pem) on each host
+        (each with C(item), the host): of M(ansible.builtin.slurp) (C(content)), or of
+        M(ansible.builtin.raw) printing the file when it exists (C(stdout), C(rc)), as the
+        C(mtls_ca) role does. A host without that file trusts nothing yet; skipped ones are left
+        out; an unreachable host, or any other failure to read the file, stops the module unless
+        O(new_root=true), since what that host trusts is unknown.
       - Read only when O(path) holds no CA. If any host trusts a root, the module fails before
         creating anything, naming the hosts and the root, unless O(new_root=true).
     type: list

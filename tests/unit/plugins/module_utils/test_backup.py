@@ -149,6 +149,23 @@ def test_what_the_fleet_trusts_is_read_strictly(ca):
         authority.fleet_roots([*reads, unreadable])
 
 
+def test_what_the_fleet_trusts_is_read_strictly_from_a_shell_too(ca):
+    pem = open(os.path.join(ca, authority.BUNDLE), "rb").read().decode()
+    reads = [
+        {"item": "web-1", "rc": 0, "stdout": pem.replace("\n", "\r\n"), "stderr": "Shared connection to web-1 closed.\r\n"},  # ssh's terminal
+        {"item": "web-2", "rc": 0, "stdout": "", "stderr": ""},  # no bundle: trusts nothing yet
+        {"item": "web-3", "unreachable": True, "msg": "Failed to connect"},
+    ]
+    roots = authority.fleet_roots(reads)
+    assert list(roots) == ["web-1", "web-3"] and [pki.common_name_of(c) for c in roots["web-1"]] == ["mtls.fleet root CA"]
+    unreadable = {"item": "web-5", "rc": 1, "stdout": "", "stderr": "cat: /etc/mtls/web/ca-bundle.pem: Permission denied\n"}
+    with pytest.raises(pki.PKIError, match=r"cannot tell which root web-5 trusts \(cat: .*Permission denied\).*become: true"):
+        authority.fleet_roots([*reads, unreadable])
+    garbled = {"item": "web-6", "rc": 0, "stdout": "-----BEGIN CERTIFICATE-----\r\nnot base64\r\n-----END CERTIFICATE-----\r\n"}
+    with pytest.raises(pki.PKIError, match="web-6's ca-bundle.pem holds a corrupt certificate"):
+        authority.fleet_roots([*reads, garbled])
+
+
 def seal_as_0_4(plaintext, passphrase):
     """An archive as mtls.fleet 0.4 wrote it: v1 header, scrypt n=2^15, r=8, p=1."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
