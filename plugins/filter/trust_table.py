@@ -9,8 +9,8 @@ short_description: Which CA's clients every endpoint accepts, as lines of a tabl
 version_added: 0.4.0
 description:
   - One line per endpoint probed by a CA rollover's trust check (each host's registered
-    C(mtls_trust_check)) - host, endpoint, port, and what an old-CA client and a new-CA client got
-    (C(accepted) or C(refused)).
+    C(mtls_trust_check), the result of M(mtls.fleet.trust_check)) - host, endpoint, port, and what
+    an old-CA client and a new-CA client got (C(accepted) or C(refused)).
   - A list of lines, which the default callback prints one per line.
 author: mtls.fleet developers (@mtls-fleet)
 positional: hosts
@@ -44,7 +44,7 @@ from ansible_collections.mtls.fleet.plugins.module_utils import tables
 
 
 def trust_table(hostvars, hosts):
-    return tables.trust([(host, (hostvars[host].get("mtls_trust_check") or {}).get("results") or []) for host in hosts])
+    return tables.trust([(host, (hostvars[host].get("mtls_trust_check") or {}).get("probes") or []) for host in hosts])
 
 
 class FilterModule:

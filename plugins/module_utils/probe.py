@@ -9,11 +9,28 @@ reads a response before it calls anything a success.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import socket
 import ssl
+import tempfile
 import time
 
 from . import pki
+
+# A host's mTLS endpoint, as mtls.fleet.host_transaction and mtls.fleet.trust_check take it.
+ENDPOINT_OPTIONS = dict(
+    kind=dict(type="str", required=True, choices=["nginx", "app"]),
+    service=dict(type="str", required=True),
+    port=dict(type="int", required=True),
+    server_name=dict(type="str", required=True),
+    path=dict(type="str", default="/"),
+    status=dict(type="int"),
+    identity=dict(type="str"),
+    label=dict(type="str"),
+    host=dict(type="str"),
+)
 
 # Node closes a TLS 1.3 connection whose client certificate it refused without sending an alert.
 CLOSED_WITHOUT_ANSWER = "the server closed the connection after the handshake without an answer"
@@ -80,3 +97,53 @@ def client_verdict(result) -> str:
     if (result["error"] or "").startswith(("SSLError", "SSLEOFError", "ConnectionResetError", CLOSED_WITHOUT_ANSWER)):
         return "refused"
     return "unknown"
+
+
+def check_trust(endpoints, identities: dict, expected: dict, bundle_of, attempts=10, delay=1.0, probe_fn=probe, sleep=time.sleep) -> list:
+    """Call every endpoint as each identity named in expected ({name: accepted|refused}), each until
+    the server treats it as expected or attempts run out (a reload may still be settling).
+
+    identities: {name: (cert path, key path)}; bundle_of(endpoint) is the trust bundle to verify the
+    server with. One record per endpoint and identity, with `ok` when it ended as expected.
+    """
+    records = []
+    for endpoint in endpoints:
+        for name, want in expected.items():
+            cert, key = identities[name]
+            for attempt in range(1, attempts + 1):
+                result = probe_fn("127.0.0.1", endpoint["port"], endpoint["server_name"], bundle_of(endpoint), cert, key, endpoint["path"])
+                client = client_verdict(result)
+                if client == want or attempt == attempts:
+                    break
+                sleep(delay)
+            records.append({"endpoint": endpoint["label"], "kind": endpoint["kind"], "service": endpoint["service"], "port": endpoint["port"],
+                            "identity": name, "expected": want, "client": client, "ok": client == want, "attempts": attempt,
+                            "status": result["status"], "error": result["error"]})
+    return records
+
+
+@contextlib.contextmanager
+def memory_files(contents: dict):
+    """{name: path} of files holding contents ({name: bytes}) for as long as the block runs: anonymous
+    memory (memfd) where the kernel has it, so a key never reaches a disk; else a private directory."""
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        fds = {}
+        try:
+            for name, data in contents.items():
+                fds[name] = os.memfd_create(f"mtls-{name}", os.MFD_CLOEXEC)
+                os.write(fds[name], data)
+            yield {name: f"/proc/self/fd/{fd}" for name, fd in fds.items()}
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+        return
+    directory = tempfile.mkdtemp(prefix="mtls-identities-")  # mode 0700
+    try:
+        paths = {}
+        for name, data in contents.items():
+            paths[name] = os.path.join(directory, name)
+            with open(os.open(paths[name], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
+                handle.write(data)
+        yield paths
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -92,17 +92,16 @@ def revocation(crl, check_mode):
                                                        sum(c["revoked"] for c in crl["crls"]), crl.get("next_update") or "(check mode)")]
 
 
-def trust(results_by_host):
-    """Which CA's clients each endpoint accepts: ``[(host, trust check results)]``, each result
-    with its loop item ``[endpoint, {key: old|new}]`` and the ``client`` outcome."""
+def trust(probes_by_host):
+    """Which CA's clients each endpoint accepts: ``[(host, mtls.fleet.trust_check's probes)]``,
+    each probe with its endpoint, the identity (old or new) and the ``client`` outcome."""
     rows = []
-    for host, results in results_by_host:
+    for host, probes in probes_by_host:
         clients = {}
-        for result in results:
-            endpoint, ca = result["item"]
-            clients.setdefault(endpoint["label"], (endpoint, {}))[1][ca["key"]] = result.get("client")
-        rows += [(host, "%s/%s" % (endpoint["kind"], endpoint["service"]), endpoint["port"], found.get("old"), found.get("new"))
-                 for endpoint, found in clients.values()]
+        for probe in probes:
+            clients.setdefault(probe["endpoint"], (probe, {}))[1][probe["identity"]] = probe.get("client")
+        rows += [(host, "%s/%s" % (first["kind"], first["service"]), first["port"], found.get("old"), found.get("new"))
+                 for first, found in clients.values()]
     return render(("HOST", "ENDPOINT", "PORT", "OLD-CA CLIENT", "NEW-CA CLIENT"), rows)
 
 

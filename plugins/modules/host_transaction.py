@@ -36,6 +36,7 @@ description:
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - mtls.fleet.endpoints
 attributes:
   check_mode:
     support: full
@@ -156,45 +157,6 @@ options:
         description: How long the unit of an app without endpoints must stay up after its reload or restart.
         type: float
         default: 5.0
-  endpoints:
-    description: The host's mTLS endpoints (the output of P(mtls.fleet.endpoints#filter) for this host).
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      kind:
-        description: V(nginx) or V(app).
-        type: str
-        required: true
-        choices: [nginx, app]
-      service:
-        description: The identity it serves.
-        type: str
-        required: true
-      port:
-        description: Its port on 127.0.0.1.
-        type: int
-        required: true
-      server_name:
-        description: The name clients dial (SNI and Host).
-        type: str
-        required: true
-      path:
-        description: URL path to request.
-        type: str
-        default: /
-      status:
-        description: The HTTP status to expect; any answer that accepted the client when left out.
-        type: int
-      identity:
-        description: Which of the host's identities probes it (default O(endpoints[].service)).
-        type: str
-      label:
-        description: Its name in messages.
-        type: str
-      host:
-        description: Ignored (the endpoint is probed on this host).
-        type: str
   state:
     description: V(present) converges; V(previous) serves the O(services)' previous generations again.
     type: str
@@ -315,17 +277,6 @@ from ansible_collections.mtls.fleet.plugins.module_utils.deploy import ServiceFi
 from ansible_collections.mtls.fleet.plugins.module_utils.files import FileError
 from ansible_collections.mtls.fleet.plugins.module_utils.pki import CRYPTOGRAPHY_IMPORT_ERROR, PKIError
 
-ENDPOINT = dict(
-    kind=dict(type="str", required=True, choices=["nginx", "app"]),
-    service=dict(type="str", required=True),
-    port=dict(type="int", required=True),
-    server_name=dict(type="str", required=True),
-    path=dict(type="str", default="/"),
-    status=dict(type="int"),
-    identity=dict(type="str"),
-    label=dict(type="str"),
-    host=dict(type="str"),
-)
 APP = dict(
     path=dict(type="path", required=True),
     owner=dict(type="str", default="root"),
@@ -365,7 +316,7 @@ def main():
             crl_path=dict(type="path"),
             nginx=dict(type="dict", options=dict(path=dict(type="path", required=True), content=dict(type="str", required=True))),
             app=dict(type="dict", options=APP),
-            endpoints=dict(type="list", elements="dict", default=[], options=ENDPOINT),
+            endpoints=dict(type="list", elements="dict", default=[], options=probe.ENDPOINT_OPTIONS),
             state=dict(type="str", default="present", choices=["present", "previous"]),
             installed=dict(type="list", elements="str", default=[]),
             restore=dict(type="list", elements="str", default=[]),

@@ -73,11 +73,11 @@ def test_rotation_summary_shows_each_serial_before_and_after_and_the_outcome():
 
 
 def test_trust_shows_what_an_old_ca_and_a_new_ca_client_got_at_each_endpoint():
-    nginx = {"label": "nginx web:8443", "kind": "nginx", "service": "web", "port": 8443}
-    app = {"label": "app api:9443", "kind": "app", "service": "api", "port": 9443}
-    results = [{"item": [nginx, {"key": "old"}], "client": "accepted"}, {"item": [nginx, {"key": "new"}], "client": "accepted"},
-               {"item": [app, {"key": "old"}], "client": "refused"}, {"item": [app, {"key": "new"}], "client": "accepted"}]
-    assert tables.trust([("web-1", results), ("web-2", [])]) == [
+    nginx = {"endpoint": "nginx web:8443", "kind": "nginx", "service": "web", "port": 8443}
+    app = {"endpoint": "app api:9443", "kind": "app", "service": "api", "port": 9443}
+    probes = [dict(nginx, identity="old", client="accepted"), dict(nginx, identity="new", client="accepted"),
+              dict(app, identity="old", client="refused"), dict(app, identity="new", client="accepted")]
+    assert tables.trust([("web-1", probes), ("web-2", [])]) == [
         "HOST   ENDPOINT   PORT  OLD-CA CLIENT  NEW-CA CLIENT",
         "web-1  nginx/web  8443  accepted       accepted",
         "web-1  app/api    9443  refused        accepted"]

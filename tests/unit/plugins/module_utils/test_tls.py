@@ -164,6 +164,32 @@ def test_probe_reads_the_answer_and_the_served_serial(ca, server):
     assert not refused["ok"] and refused["error"] and refused["serial"] == pki.serial_text(served)
 
 
+def test_a_trust_check_calls_each_endpoint_as_each_identity_whose_keys_live_in_memory(ca, server, tmp_path):
+    foreign = str(tmp_path / "foreign")
+    authority.ensure_ca(foreign, authority.CASpec(common_name="Old root"), CAKeys(), pki.utcnow())
+    identities = {"old": issue(foreign, "probe-old", profile="client"), "new": issue(ca, "probe-new", profile="client")}
+    contents = {f"{name}-{part}": open(path, "rb").read() for name, pair in identities.items() for part, path in zip(("cert", "key"), pair)}
+    endpoint = {"label": "app api:%d" % server.port, "kind": "app", "service": "api", "port": server.port, "server_name": "localhost", "path": "/"}
+    bundle = os.path.join(ca, "ca-bundle.pem")
+    with probe.memory_files(contents) as paths:
+        assert all(path.startswith("/proc/self/fd/") for path in paths.values())  # no file of them on any disk
+        pairs = {name: (paths[f"{name}-cert"], paths[f"{name}-key"]) for name in identities}
+        records = probe.check_trust([endpoint], pairs, {"old": "refused", "new": "accepted"}, lambda e: bundle, attempts=3, delay=0)
+        assert [(r["identity"], r["client"], r["ok"], r["attempts"]) for r in records] == [("old", "refused", True, 1), ("new", "accepted", True, 1)]
+        sleeps = []
+        wrong, = probe.check_trust([endpoint], pairs, {"old": "accepted"}, lambda e: bundle, attempts=3, delay=0.5, sleep=sleeps.append)
+    assert (wrong["ok"], wrong["client"], wrong["attempts"], sleeps) == (False, "refused", 3, [0.5, 0.5])
+
+
+def test_memory_files_fall_back_to_a_private_directory_removed_afterwards(monkeypatch):
+    monkeypatch.delattr(probe.os, "memfd_create")
+    with probe.memory_files({"new-key": b"secret"}) as paths:
+        directory = os.path.dirname(paths["new-key"])
+        assert oct(os.stat(directory).st_mode & 0o777) == "0o700" and oct(os.stat(paths["new-key"]).st_mode & 0o777) == "0o600"
+        assert open(paths["new-key"], "rb").read() == b"secret"
+    assert not os.path.exists(directory)
+
+
 # ---------------------------------------------------------------------------------------------
 # Revocation and CA rollover, enforced by OpenSSL the way nginx's ssl_crl enforces them
 

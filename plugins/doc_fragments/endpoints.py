@@ -1,0 +1,50 @@
+# Copyright (c) mtls.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # A host's mTLS endpoints, as mtls.fleet.host_transaction and mtls.fleet.trust_check take them.
+    DOCUMENTATION = r"""
+options:
+  endpoints:
+    description: The host's mTLS endpoints (the output of P(mtls.fleet.endpoints#filter) for this host).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      kind:
+        description: V(nginx) or V(app).
+        type: str
+        required: true
+        choices: [nginx, app]
+      service:
+        description: The identity it serves.
+        type: str
+        required: true
+      port:
+        description: Its port on 127.0.0.1.
+        type: int
+        required: true
+      server_name:
+        description: The name clients dial (SNI and Host).
+        type: str
+        required: true
+      path:
+        description: URL path to request.
+        type: str
+        default: /
+      status:
+        description: The HTTP status to expect; any answer that accepted the client when left out.
+        type: int
+      identity:
+        description: Which of the host's identities probes it (default O(endpoints[].service)).
+        type: str
+      label:
+        description: Its name in messages.
+        type: str
+      host:
+        description: Ignored (the endpoint is probed on this host).
+        type: str
+"""
