@@ -58,7 +58,6 @@ class ActionModule(NormalAction):
         except (pki.PKIError, FileError, certinfo.Undecided):  # the module's user errors, or doubt
             return None
 
-
     def _pipes_stdin(self):
         """Whether the connection takes input for a command, as for pipelining (a become method that
         needs a terminal, such as su, does not)."""

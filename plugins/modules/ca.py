@@ -33,7 +33,7 @@ options:
   fleet_trust:
     description:
       - What the fleet's hosts trust now, as the results of reading a C(ca-bundle.pem) on each host
-        (each with C(item), the host): of M(ansible.builtin.slurp) (C(content)), or of
+        (each with C(item), the host) with M(ansible.builtin.slurp) (C(content)), or with
         M(ansible.builtin.raw) printing the file when it exists (C(stdout), C(rc)), as the
         C(mtls_ca) role does. A host without that file trusts nothing yet; skipped ones are left
         out; an unreachable host, or any other failure to read the file, stops the module unless
