@@ -20,13 +20,13 @@ from ansible.plugins.action.normal import ActionModule as NormalAction
 
 from ansible_collections.mtls.fleet.plugins.module_utils import certinfo, pki
 from ansible_collections.mtls.fleet.plugins.module_utils.files import FileError
-from ansible_collections.mtls.fleet.plugins.module_utils.requirements import cryptography_is_recent
+from ansible_collections.mtls.fleet.plugins.module_utils.requirements import installed_cryptography_is_recent
 
 
 class ActionModule(NormalAction):
 
     def run(self, tmp=None, task_vars=None):
-        if not self._task.async_val and not pki.CRYPTOGRAPHY_IMPORT_ERROR and _cryptography_is_recent():
+        if not self._task.async_val and not pki.CRYPTOGRAPHY_IMPORT_ERROR and installed_cryptography_is_recent():
             judged = self._judged_here()
             if judged is not None:
                 return judged
@@ -63,9 +63,3 @@ class ActionModule(NormalAction):
         needs a terminal, such as su, does not)."""
         become = self._connection.become if self._play_context.become else None
         return getattr(self._connection, "has_pipelining", False) and not getattr(become, "require_tty", False)
-
-
-def _cryptography_is_recent():
-    import cryptography  # pylint: disable=import-outside-toplevel
-
-    return cryptography_is_recent(cryptography.__version__)

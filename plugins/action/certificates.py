@@ -19,7 +19,7 @@ from ansible_collections.mtls.fleet.plugins.module_utils import pki
 from ansible_collections.mtls.fleet.plugins.module_utils.bulk_issuance import ARGUMENT_SPEC, run
 from ansible_collections.mtls.fleet.plugins.module_utils.locking import LockTimeout
 from ansible_collections.mtls.fleet.plugins.module_utils.module_support import USER_ERRORS
-from ansible_collections.mtls.fleet.plugins.module_utils.requirements import cryptography_is_recent
+from ansible_collections.mtls.fleet.plugins.module_utils.requirements import installed_cryptography_is_recent
 
 
 # What sends a pass to the module, which reports it as it always does.
@@ -40,7 +40,7 @@ class ActionModule(NormalAction):
 
     def _judged_here(self):
         return (self._connection.transport == "local" and not self._play_context.become and not self._task.async_val
-                and not pki.CRYPTOGRAPHY_IMPORT_ERROR and _cryptography_is_recent())
+                and not pki.CRYPTOGRAPHY_IMPORT_ERROR and installed_cryptography_is_recent())
 
     def _unchanged_result(self):
         validated = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
@@ -55,9 +55,3 @@ class ActionModule(NormalAction):
             raise
         except NOT_JUDGED_HERE:
             return None
-
-
-def _cryptography_is_recent():
-    import cryptography  # pylint: disable=import-outside-toplevel
-
-    return cryptography_is_recent(cryptography.__version__)

@@ -34,6 +34,16 @@ def cryptography_is_recent(version):
     return version_tuple(version) >= version_tuple(MINIMUM_CRYPTOGRAPHY_VERSION)
 
 
+def installed_cryptography_is_recent():
+    """Whether this Python's cryptography is one mtls.fleet's modules run with (an action plugin
+    asks it of the controller before it judges there instead of starting the module)."""
+    try:
+        import cryptography  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return False
+    return cryptography_is_recent(cryptography.__version__)
+
+
 def os_release_ids(text):
     """The distribution's ID followed by its ID_LIKE entries, from the text of /etc/os-release."""
     fields = {}

@@ -112,3 +112,9 @@ def test_module_on_python_36_says_so_instead_of_a_syntax_error(tmp_path):
     found = run_module(interpreter, tmp_path)
     assert found["python_version"].startswith("3.6."), found
     assert "Python " + found["python_version"] + " at " + interpreter + " is older than 3.7" in found["msg"], found
+
+
+def test_the_installed_cryptography_is_judged_and_a_missing_one_is_not_recent(monkeypatch):
+    assert requirements.installed_cryptography_is_recent()  # the test environment's own
+    monkeypatch.setitem(sys.modules, "cryptography", None)  # import cryptography now raises ImportError
+    assert not requirements.installed_cryptography_is_recent()
