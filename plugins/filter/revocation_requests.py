@@ -10,7 +10,7 @@ version_added: 0.4.0
 description:
   - Every certificate of O(fleet_hosts) (and of O(hosts) outside it) whose host is in O(hosts) or
     whose service is in O(services), by the name the CA issued it under (C(<host>-<service>), the
-    same name M(mtls.fleet.certificate_requests#filter) gives it), then O(certificates) by name
+    same name P(mtls.fleet.certificate_requests#filter) gives it), then O(certificates) by name
     and O(serials) as given, each with O(reason).
   - Lists may be given as lists or as comma-separated strings (C(-e revoke_services=web,api)).
 author: mtls.fleet developers (@mtls-fleet)

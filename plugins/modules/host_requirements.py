@@ -14,17 +14,12 @@ description:
   - Fails, before anything changes, when Python is older than 3.7 or C(cryptography) is missing or
     older than 38.0, naming the interpreter, the version found and the fix (the package of the
     host's distribution, read from C(/etc/os-release)).
-  - The M(mtls.fleet.mtls_certs) preflight runs it on every host of the fleet.
+  - The preflight of role P(mtls.fleet.mtls_certs#role) runs it on every host of the fleet.
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - mtls.fleet.attributes
+  - mtls.fleet.attributes.read_only
 options: {}
 notes:
   - Written to run on Python 2.7 and newer, so that an old host gets this message and not a syntax

@@ -12,21 +12,20 @@ description:
   - Keeps C(rotations.json) in the CA directory on the CA host. For every host it holds when the
     last rotation ran, how it ended (the rotation summary's outcome), and when the last successful
     one (V(rotated) or V(kept ...)) was.
-  - The playbook M(mtls.fleet.rotate) adds each run's outcomes; M(mtls.fleet.report) reads the
+  - The playbook C(mtls.fleet.rotate) adds each run's outcomes; C(mtls.fleet.report) reads the
     record, shows it and exports C(mtls_rotation_last_success_timestamp_seconds), so a scheduled
     rotation that stopped running or keeps failing is seen, although its unit ends successfully.
   - Without O(outcomes) it only reads.
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - mtls.fleet.attributes
+  - mtls.fleet.attributes.no_diff
+  - mtls.fleet.attributes.cryptography
   - mtls.fleet.ca.lock
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: none
-  platform:
-    platforms: posix
+    details: The result holds the outcomes recorded.
 options:
   path:
     description: The CA directory.

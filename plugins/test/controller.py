@@ -10,7 +10,7 @@ version_added: 0.4.0
 description:
   - True for C(localhost), C(127.0.0.1) and C(::1), the names under which the CA stays on the
     controller (where keys are read in place, and never fetched).
-  - The same decision as the one behind the C(local) of M(mtls.fleet.ca_host#filter).
+  - The same decision as the one behind the C(local) of P(mtls.fleet.ca_host#filter).
 author: mtls.fleet developers (@mtls-fleet)
 options:
   _input:
