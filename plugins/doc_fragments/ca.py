@@ -17,8 +17,6 @@ options:
     description:
       - Passphrase of the CA keys, when M(mtls.fleet.ca) encrypted them.
     type: str
-requirements:
-  - cryptography >= 38.0
 """
 
     # The CA's own settings: mtls.fleet.ca creates a CA from them, mtls.fleet.ca_rollover the next one.

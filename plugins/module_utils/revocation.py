@@ -142,6 +142,15 @@ def _targets(path, request: RevokeRequest, cas, issuer, now) -> list:
     return targets
 
 
+def diff_text(revoked, resigned) -> str:
+    """What a revocation run changed, for diff mode: each certificate it revoked, and why the CRLs were re-signed."""
+    lines = ["revoked %s %s (%s)" % (entry["name"] or "serial", entry["serial"], entry["reason"])
+             for entry in revoked if entry["status"] == "revoked"]
+    if resigned:
+        lines.append("CRLs re-signed: %s" % resigned)
+    return "".join(line + "\n" for line in lines)
+
+
 @dataclass
 class CRLResult:
     changed: bool

@@ -26,6 +26,9 @@ description:
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - mtls.fleet.attributes
+  - mtls.fleet.attributes.diff
+  - mtls.fleet.attributes.cryptography
   - mtls.fleet.ca.spec
   - mtls.fleet.ca.lock
   - mtls.fleet.ca.pkcs11
@@ -51,13 +54,6 @@ options:
         afterwards.
     type: bool
     default: false
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 seealso:
   - module: mtls.fleet.certificates
   - module: mtls.fleet.certificate_info

@@ -24,14 +24,13 @@ description:
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - mtls.fleet.attributes
+  - mtls.fleet.attributes.no_diff
+  - mtls.fleet.attributes.cryptography
   - mtls.fleet.ca.lock
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: none
-  platform:
-    platforms: posix
+    details: An archive is encrypted; the result names the root and counts the certificates and revocations.
 options:
   path:
     description: Directory of the CA, as for M(mtls.fleet.ca).
@@ -50,8 +49,6 @@ options:
     description: Passphrase the archive is encrypted with, at least 12 characters.
     type: str
     required: true
-requirements:
-  - cryptography >= 38.0
 seealso:
   - module: mtls.fleet.ca
 """

@@ -29,16 +29,15 @@ description:
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - mtls.fleet.attributes
+  - mtls.fleet.attributes.no_diff
+  - mtls.fleet.attributes.cryptography
   - mtls.fleet.ca.spec
   - mtls.fleet.ca.lock
   - mtls.fleet.ca.pkcs11
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: none
-  platform:
-    platforms: posix
+    details: The result holds the phase done and the plan.
 options:
   kind:
     description:

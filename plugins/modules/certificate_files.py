@@ -31,13 +31,9 @@ description:
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - mtls.fleet.attributes
+  - mtls.fleet.attributes.diff
+  - mtls.fleet.attributes.cryptography
 options:
   services:
     description: The services of this host.

@@ -25,6 +25,9 @@ author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - mtls.fleet.attributes
+  - mtls.fleet.attributes.read_only
+  - mtls.fleet.attributes.cryptography
 attributes:
   action:
     support: full
@@ -32,12 +35,6 @@ attributes:
     support: full
   bypass_host_loop:
     support: none
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 options:
   certificates:
     description: The certificates to inspect.

@@ -43,6 +43,9 @@ author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - mtls.fleet.attributes
+  - mtls.fleet.attributes.diff
+  - mtls.fleet.attributes.cryptography
   - mtls.fleet.ca
   - mtls.fleet.ca.lock
   - mtls.fleet.ca.pkcs11
@@ -53,12 +56,6 @@ attributes:
     support: full
   bypass_host_loop:
     support: none
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 options:
   path:
     description: Directory of issued certificates on the CA host. Defaults to C(<ca_path>/issued).

@@ -24,16 +24,16 @@ description:
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - mtls.fleet.attributes
+  - mtls.fleet.attributes.diff
+  - mtls.fleet.attributes.cryptography
   - mtls.fleet.ca
   - mtls.fleet.ca.lock
   - mtls.fleet.ca.pkcs11
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: none
-  platform:
-    platforms: posix
+    support: partial
+    details: Lists the certificates the run revokes and why the CRLs are re-signed.
 options:
   revoke:
     description: Certificates to revoke, each by O(revoke[].name) or by O(revoke[].serial).
@@ -181,15 +181,19 @@ def main():
             result = revocation.ensure_crls(params["ca_path"], keys, lifetime, renew_before, now, module.check_mode)
     except USER_ERRORS as exc:
         module.fail_json(msg=f"CA {params['ca_path']}: {exc}")
-    module.exit_json(
+    crl_path = os.path.join(params["ca_path"], revocation.CRL_FILE)
+    output = dict(
         changed=result.changed or any(entry["status"] == "revoked" for entry in revoked),
         revoked=revoked,
         resigned=result.reason,
         crl=result.pem.decode(),
-        crl_path=os.path.join(params["ca_path"], revocation.CRL_FILE),
+        crl_path=crl_path,
         crls=result.crls,
         next_update=min((c["next_update"] for c in result.crls), default=None),
     )
+    if module._diff and output["changed"]:
+        output["diff"] = dict(before_header=crl_path, after_header=crl_path, before="", after=revocation.diff_text(revoked, result.reason))
+    module.exit_json(**output)
 
 
 if __name__ == "__main__":

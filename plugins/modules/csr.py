@@ -25,14 +25,13 @@ description:
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - mtls.fleet.attributes
+  - mtls.fleet.attributes.no_diff
+  - mtls.fleet.attributes.cryptography
   - ansible.builtin.files
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: none
-  platform:
-    platforms: posix
+    details: A new key has nothing to show; the result says whether one was made.
 options:
   path:
     description: Private key file on the host.

@@ -36,16 +36,15 @@ description:
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - mtls.fleet.attributes
+  - mtls.fleet.attributes.diff
+  - mtls.fleet.attributes.cryptography
   - mtls.fleet.endpoints
 attributes:
   check_mode:
-    support: full
     details: Says what would be written and reloaded; nothing is probed.
   diff_mode:
-    support: full
     details: Certificate serials and nginx's configuration; never key material.
-  platform:
-    platforms: posix
 options:
   certs_dir:
     description: The directory holding a directory per service (the host's identities the probes use).

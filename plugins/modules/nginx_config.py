@@ -22,13 +22,8 @@ description:
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - mtls.fleet.attributes
+  - mtls.fleet.attributes.diff
 options:
   path:
     description: The configuration file, for example C(/etc/nginx/conf.d/mtls-fleet.conf).

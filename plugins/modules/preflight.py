@@ -22,6 +22,8 @@ author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - mtls.fleet.attributes
+  - mtls.fleet.attributes.read_only
 attributes:
   action:
     support: full
@@ -29,12 +31,6 @@ attributes:
     support: none
   bypass_host_loop:
     support: none
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 options:
   role_path:
     description: The role whose C(meta/argument_specs.yml) (entry point C(main)) the variables are checked against.

@@ -18,13 +18,9 @@ description:
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - mtls.fleet.attributes
+  - mtls.fleet.attributes.read_only
+  - mtls.fleet.attributes.cryptography
 options:
   host:
     description: Address or name to connect to.

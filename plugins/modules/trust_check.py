@@ -21,14 +21,10 @@ description:
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - mtls.fleet.attributes
+  - mtls.fleet.attributes.read_only
+  - mtls.fleet.attributes.cryptography
   - mtls.fleet.endpoints
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 options:
   certs_dir:
     description: Where the host keeps each service's files; an endpoint is verified against its service's C(ca-bundle.pem) there.

@@ -18,13 +18,8 @@ description:
 author: mtls.fleet developers (@mtls-fleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - mtls.fleet.attributes
+  - mtls.fleet.attributes.read_only
 options:
   name:
     description: The unit, for example C(api.service).

@@ -1,5 +1,6 @@
 """The modules through real ansible-playbook runs on localhost."""
 
+import ast
 import collections
 import json
 import os
@@ -10,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from cryptography import x509
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -345,6 +347,78 @@ def test_ansible_doc_renders(kind, name):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
     done = subprocess.run(["ansible-doc", "-t", kind, f"mtls.fleet.{name}"], capture_output=True, text=True, cwd=ROOT, env=env, check=False)
     assert done.returncode == 0 and "EXAMPLES" in done.stdout and "RETURN VALUES" in done.stdout, done.stderr
+
+
+def test_module_attributes_say_what_each_module_does():
+    """Check and diff mode and the cryptography requirement, as ansible-doc renders them, against the code."""
+    modules = sorted(name for kind, name in PLUGINS if kind == "module")
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    done = subprocess.run(["ansible-doc", "-t", "module", "--json", *[f"mtls.fleet.{name}" for name in modules]],
+                          capture_output=True, text=True, cwd=ROOT, env=env, check=True)
+    docs = {name.split(".")[-1]: entry["doc"] for name, entry in json.loads(done.stdout).items()}
+    diff_modules = set()
+    for name in modules:
+        source = open(os.path.join(ROOT, "plugins", "modules", f"{name}.py"), encoding="utf-8").read()
+        doc, attributes = docs[name], docs[name]["attributes"]
+        fragments = re.search(r"^extends_documentation_fragment:\n((?:  - .*\n)+)", source, re.M).group(1).split()[1::2]
+        variants = [f for f in fragments if f.startswith("mtls.fleet.attributes.") and not f.endswith(".cryptography")]
+        assert "mtls.fleet.attributes" in fragments and len(variants) == 1, name
+        assert "platform:" not in source and not re.search(r"^  check_mode:\n    support:", source, re.M), f"{name}: attributes copied instead of the fragment"
+        acts = os.path.exists(os.path.join(ROOT, "plugins", "action", f"{name}.py"))
+        assert attributes["check_mode"]["support"] == "full" and ("supports_check_mode=True" in source or acts), name
+        assert (attributes["diff_mode"]["support"] in ("full", "partial")) == ("module._diff" in source), f"{name}: diff_mode says {attributes['diff_mode']}"
+        if "module._diff" in source:
+            diff_modules.add(name)
+        assert ("cryptography >= 38.0" in (doc.get("requirements") or [])) == needs_cryptography(source), f"{name}: requirements {doc.get('requirements')}"
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    claim = re.search(r"^Every module supports check mode\. In diff mode (.*?) show", readme, re.M | re.S)
+    assert claim and set(re.findall(r"`(\w+)`", claim.group(1))) == diff_modules
+
+
+def needs_cryptography(source, seen=None):
+    """Whether a module, or a module_utils it imports (at any depth), imports cryptography. An
+    import tried for an ImportError (the requirements check's) only looks for it."""
+    seen = set() if seen is None else seen
+    names = set()
+    for node in untried(ast.parse(source)):
+        if isinstance(node, ast.Import) and any(alias.name.split(".")[0] == "cryptography" for alias in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module.split(".")[0] == "cryptography":
+                return True
+            if node.module.endswith("plugins.module_utils"):
+                names |= {alias.name for alias in node.names}
+            elif ".plugins.module_utils." in node.module:
+                names.add(node.module.rsplit(".", 1)[1])
+    for name in sorted(names - seen - {"requirements"}):
+        seen.add(name)
+        if needs_cryptography(open(os.path.join(ROOT, "plugins", "module_utils", f"{name}.py"), encoding="utf-8").read(), seen):
+            return True
+    return False
+
+
+def untried(node):
+    """Every node of a tree but those inside a try body."""
+    yield node
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, ast.Try):
+            yield from untried(child)
+
+
+def test_crl_diff_names_what_was_revoked(fleet):
+    run = playbook("crl.yml", fleet, "--diff")
+    assert run.rc == 0, run.output
+    serial = re.search(r"^\+revoked web ([0-9A-F]+) \(key_compromise\)$", run.output, re.M)
+    assert serial and re.search(r"^\+CRLs re-signed: ", run.output, re.M), run.output
+    assert serial.group(1) == open_serial(os.path.join(fleet["ca_dir"], "issued", "web", "cert.pem"))
+    again = playbook("crl.yml", fleet, "--diff", "--check")
+    assert again.rc == 0 and again.stats["changed"] == 0 and "+revoked" not in again.output, again.output
+    assert "PRIVATE KEY" not in run.output + again.output
+
+
+def open_serial(path):
+    with open(path, "rb") as handle:
+        return format(x509.load_pem_x509_certificate(handle.read()).serial_number, "X")
 
 
 def test_every_module_is_covered():

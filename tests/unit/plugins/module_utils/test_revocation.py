@@ -171,3 +171,12 @@ def test_a_name_the_store_keeps_for_another_host_is_not_revoked_for_this_one(ca)
     assert revocation.read_revocations(ca) == []
     done = revocation.revoke(ca, [revocation.RevokeRequest.parse({"name": "a-b-c", "host": "a-b"}, 0)], CAKeys(), NOW)
     assert [entry["status"] for entry in done] == ["revoked"]
+
+
+def test_the_diff_names_each_certificate_revoked_now_and_why_the_crls_were_resigned():
+    revoked = [{"name": "web-1-web", "serial": "1A", "reason": "key_compromise", "status": "revoked"},
+               {"name": "web-1-api", "serial": "2B", "reason": "unspecified", "status": "already revoked"},
+               {"name": None, "serial": "3C", "reason": "superseded", "status": "revoked"}]
+    assert revocation.diff_text(revoked, "revocations changed") == (
+        "revoked web-1-web 1A (key_compromise)\nrevoked serial 3C (superseded)\nCRLs re-signed: revocations changed\n")
+    assert revocation.diff_text([], None) == ""
