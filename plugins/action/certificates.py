@@ -39,8 +39,8 @@ class ActionModule(NormalAction):
         return super().run(tmp, task_vars)
 
     def _judged_here(self):
-        return (self._connection.transport == "local" and not self._play_context.become and not self._task.async_val
-                and not pki.CRYPTOGRAPHY_IMPORT_ERROR and installed_cryptography_is_recent())
+        on_this_process = self._connection.transport == "local" and not self._play_context.become and not self._task.async_val
+        return on_this_process and not pki.CRYPTOGRAPHY_IMPORT_ERROR and installed_cryptography_is_recent()
 
     def _unchanged_result(self):
         validated = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)

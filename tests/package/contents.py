@@ -14,7 +14,8 @@ import yaml
 
 REQUIRED = [
     "LICENSE", "README.md", "CHANGELOG.rst", "requirements.txt", "bindep.txt", "meta/runtime.yml", "meta/execution-environment.yml",
-    "changelogs/changelog.yaml", "playbooks/site.yml", "plugins/modules/host_requirements.py",
+    "changelogs/changelog.yaml", "playbooks/site.yml", "plugins/modules/host_requirements.py", "SECURITY.md",
+    "docs/upgrading.md", "docs/troubleshooting.md", "docs/examples/inventory/hosts.yml", "docs/examples/inventory/group_vars/all.yml",
 ] + [f"roles/{role}/{path}" for role in ("mtls_ca", "mtls_certs", "mtls_nginx", "mtls_app", "mtls_schedule")
      for path in ("README.md", "meta/argument_specs.yml")]
 
@@ -23,6 +24,8 @@ FORBIDDEN = [
     ".venv/*", ".build/*", ".lab/*", ".ci/*", ".git/*", "*/__pycache__/*", "*.pyc", ".pytest_cache/*", "*/.pytest_cache/*",
     "tests/output/*", "Makefile", "ansible.cfg", "requirements-dev.txt", "scripts/*", "lab/*", "bench/*",
     "extensions/molecule/*", "extensions/demo/*", "tests/package/*", "tests/modules/*", "*.tar.gz", "changelogs/.plugin-cache.yaml",
+    "requirements-docs.txt", ".cache/*", ".envrc", ".idea/*", ".tox/*", ".vscode/*", "*.swp", "*.swo", "*~", "*/.DS_Store", ".DS_Store",
+    "docs/_build/*",
 ]
 
 
@@ -36,20 +39,20 @@ def problems(tarball):
     found += [f"{path}: missing from the tarball" for path in REQUIRED if path not in names]
     found += [f"{name}: shipped, but it is development or local state (galaxy.yml build_ignore)"
               for name in names if any(fnmatch.fnmatch(name, pattern) for pattern in FORBIDDEN)]
-    # Between releases main carries the next version: galaxy.yml names it, new plugins say they
-    # come with it, and antsibull-changelog release makes it a release.
+    # galaxy.yml names the latest release (antsibull-changelog release makes one); a plugin on main
+    # for the next release may say it comes with a version after it.
     version = manifest["version"]
     releases = sorted((changelog.get("releases") or {}), key=_key)
-    if version not in releases and (not releases or _key(version) <= _key(releases[-1])):
-        found.append(f"galaxy.yml version {version} is neither a release in changelogs/changelog.yaml nor the next one "
-                     f"(the last is {releases[-1] if releases else 'none'})")
+    if not releases or version != releases[-1]:
+        found.append(f"galaxy.yml version {version} is not the latest release in changelogs/changelog.yaml "
+                     f"({releases[-1] if releases else 'none'}): bump one or release with antsibull-changelog release")
     for name, text in sorted(plugins.items()):
         added = re.search(r"^version_added: *['\"]?([\d.]+)", text, re.M)
         if not added:
             found.append(f"{name}: no version_added")
-        elif added.group(1) not in releases and added.group(1) != version:
+        elif added.group(1) not in releases and (not releases or _key(added.group(1)) <= _key(releases[-1])):
             found.append(f"{name}: version_added {added.group(1)} is neither a release in changelogs/changelog.yaml "
-                         f"nor galaxy.yml's version {version}")
+                         f"nor a version after the latest ({releases[-1] if releases else 'none'})")
     return found
 
 
