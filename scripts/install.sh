@@ -23,6 +23,17 @@ if ! ls .build/wheels/python_pkcs11-"${wheel#*==}"-*.whl >/dev/null 2>&1; then
   .venv/bin/pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: -d .build/wheels "$wheel"
 fi
 
+# promtool tests the shipped Prometheus alert rules. Debian's prometheus package would also start a
+# Prometheus server: only promtool is unpacked from it.
+if [ ! -x .build/promtool/usr/bin/promtool ]; then
+  echo "install: promtool from Debian's prometheus package (.build/promtool)"
+  deb=$(mktemp -d)
+  (cd "$deb" && { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download prometheus >/dev/null; }; })
+  rm -rf .build/promtool && mkdir -p .build/promtool/usr/bin
+  dpkg-deb --fsys-tarfile "$deb"/prometheus_*.deb | tar -x -C .build/promtool ./usr/bin/promtool
+  rm -rf "$deb"
+fi
+
 # ansible-test installs its own tools into the environment it runs from, so it gets a venv of its own.
 if [ ! -x .build/sanity-venv/bin/ansible-test ]; then
   echo "install: ansible-test environment (.build/sanity-venv)"
