@@ -19,7 +19,7 @@ options:
     description:
       - The role's values by variable name without the C(mtls_schedule_) prefix (C(ansible_playbook),
         C(inventory), C(extra_args), C(playbook), C(on_calendar), C(randomized_delay), C(user),
-        C(working_directory), C(environment), C(unit)).
+        C(working_directory), C(environment), C(unit), C(on_failure)).
     type: dict
     required: true
   host:
@@ -52,6 +52,7 @@ CHECKS = {
     "working_directory": unit_values.absolute_path,
     "environment": unit_values.environment,
     "unit": unit_values.unit_name,
+    "on_failure": unit_values.units_on_failure,
 }
 
 

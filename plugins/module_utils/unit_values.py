@@ -21,6 +21,8 @@ _CALENDAR = re.compile(r"[A-Za-z0-9*:,./~ -]{1,100}")
 _TIMESPAN = re.compile(r"[0-9a-z. ]{1,40}")
 _PLAYBOOK = re.compile(r"[A-Za-z0-9_./@-]{1,255}")
 _INVENTORY = re.compile(r"[A-Za-z0-9_./@,:-]{1,255}")
+# OnFailure= units; a template unit may take the failed unit's name as its instance (%n, %N).
+_ON_FAILURE_UNIT = re.compile(r"[A-Za-z0-9:_.-]{1,150}(@(%[nN]|[A-Za-z0-9:_.-]{0,100}))?\.(service|target)")
 _UNSAFE_IN_UNIT = re.compile(r"[\x00-\x1f\x7f%$\\\"`]")
 
 
@@ -39,6 +41,13 @@ calendar = _matching(_CALENDAR, "write a systemd calendar event, e.g. daily or *
 timespan = _matching(_TIMESPAN, "write a systemd time span, e.g. 1h or 30min")
 playbook = _matching(_PLAYBOOK, "write a playbook's FQCN (mtls.fleet.rotate) or path")
 inventory = _matching(_INVENTORY, "write an inventory path (or a comma-separated host list) without spaces, quotes, '%' or '$'")
+
+
+def units_on_failure(value):
+    """Units systemd starts when a run fails, written as OnFailure= (space-separated)."""
+    if isinstance(value, list) and all(isinstance(unit, str) and _ON_FAILURE_UNIT.fullmatch(unit) for unit in value):
+        return None
+    return "write a list of service or target names, e.g. [notify-failure@%n.service] (%n: the rotation's unit)"
 
 
 def environment(value):

@@ -78,6 +78,17 @@ def test_an_accepted_unit_value_holds_nothing_systemd_would_read(check, value):
 
 
 @SETTINGS
+@given(units=st.lists(strings, max_size=3))
+def test_on_failure_units_are_unit_names_whose_only_specifier_is_the_unit_s_own_name(units):
+    fix = unit_values.units_on_failure(units)
+    accepted = fix is None
+    assert accepted == all(re.fullmatch(r"[A-Za-z0-9:_.@-]+\.(service|target)", unit.replace("@%n.", "@.").replace("@%N.", "@."))
+                           and unit.count("@") <= 1 and not unit.startswith("@") and len(unit) <= 150
+                           and "%" not in unit.replace("@%n.", "").replace("@%N.", "") for unit in units)
+    assert accepted or "%n" in fix
+
+
+@SETTINGS
 @given(name=strings, value=strings, argument=strings)
 def test_schedule_problems_name_the_host_and_the_variable(name, value, argument):
     found = schedule_problems({"environment": {name: value}, "extra_args": ["-e", argument]}, "ctl-1")
