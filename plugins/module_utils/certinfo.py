@@ -78,7 +78,22 @@ def report(params: dict, now, files=HostFiles) -> dict:
         except pki.PKIError as exc:
             raise pki.PKIError(f"certificate {entry.get('name') or entry['path']!r}: {exc}") from None
     crl = crl_facts(params["crl_path"], now, files) if params["crl_path"] else None
-    return dict(changed=False, certificates=reports, **({"crl": crl} if crl else {}))
+    cas = ca_facts(roots or (), [_read_chain(entry["path"], files) for entry in params["certificates"]], now)
+    return dict(changed=False, certificates=reports, cas=cas, **({"crl": crl} if crl else {}))
+
+
+def ca_facts(roots, chains, now) -> list:
+    """The CAs this host relies on, each once: the roots of its trust bundle and the intermediates
+    its certificate files carry, soonest expiry first. A CA that expires takes every certificate
+    under it along, so it is watched like one."""
+    found = {}
+    for certs in [roots] + [chain[1:] for chain in chains if isinstance(chain, list)]:
+        for cert in certs:
+            facts = pki.describe(cert, now)
+            found.setdefault(facts["fingerprint_sha256"], {
+                "kind": "root" if cert.subject == cert.issuer else "intermediate", "subject": facts["subject"], "fingerprint_sha256": facts["fingerprint_sha256"],
+                "not_after": facts["not_after"], "not_after_timestamp": facts["not_after_timestamp"], "days_left": facts["days_left"]})
+    return sorted(found.values(), key=lambda ca: (ca["not_after_timestamp"], ca["subject"]))
 
 
 def load_bundle(path: str | None, files=HostFiles):

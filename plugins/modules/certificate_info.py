@@ -101,6 +101,32 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+cas:
+  description:
+    - The CAs this host relies on, each once, soonest expiry first - the roots of O(ca_bundle_path) and the
+      intermediates the certificate files carry. When one expires, every certificate under it stops working.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: V(root) (self-signed) or V(intermediate).
+      type: str
+    subject:
+      description: The CA's subject (RFC 4514).
+      type: str
+    fingerprint_sha256:
+      description: SHA-256 fingerprint of the CA certificate.
+      type: str
+    not_after:
+      description: Expiry (UTC, ISO 8601).
+      type: str
+    not_after_timestamp:
+      description: Expiry as a Unix timestamp.
+      type: int
+    days_left:
+      description: Days until expiry.
+      type: float
 crl:
   description: The CRL file of O(crl_path).
   returned: when O(crl_path) is given

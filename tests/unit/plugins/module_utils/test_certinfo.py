@@ -95,3 +95,16 @@ def test_an_incomplete_or_foreign_output_is_not_a_snapshot(host):
         certinfo.Snapshot.parse(b"\n" + MARKER.encode() + b" 99 file\n\n" + MARKER.encode() + b" end\n", MARKER, paths)
     with pytest.raises(certinfo.Undecided, match="every file"):
         certinfo.Snapshot.parse(b"\n" + MARKER.encode() + b" end\n", MARKER, paths)
+
+
+def test_the_cas_a_host_relies_on_are_its_roots_and_its_intermediates_each_once_soonest_expiry_first(host):
+    cas = certinfo.report(params(host), NOW + DAY)["cas"]
+    with open(host / "ca.pem", "rb") as handle:
+        root = pki.load_certificates(handle.read(), "ca.pem")[0]
+    with open(host / "good" / "cert.pem", "rb") as handle:
+        intermediate = pki.load_certificates(handle.read(), "cert.pem")[1]
+    assert [(ca["kind"], ca["fingerprint_sha256"]) for ca in cas] == [
+        ("intermediate", pki.fingerprint(intermediate)), ("root", pki.fingerprint(root))]  # 8 files share one intermediate
+    assert cas[0]["not_after_timestamp"] == int(pki.not_after(intermediate).timestamp()) < cas[1]["not_after_timestamp"]
+    assert cas[1]["subject"] == root.subject.rfc4514_string() and cas[1]["days_left"] > 3000
+    assert certinfo.report(dict(params(host), ca_bundle_path=None, certificates=[]), NOW)["cas"] == []
