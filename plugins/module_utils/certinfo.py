@@ -90,9 +90,9 @@ def ca_facts(roots, chains, now) -> list:
     for certs in [roots] + [chain[1:] for chain in chains if isinstance(chain, list)]:
         for cert in certs:
             facts = pki.describe(cert, now)
-            found.setdefault(facts["fingerprint_sha256"], {
-                "kind": "root" if cert.subject == cert.issuer else "intermediate", "subject": facts["subject"], "fingerprint_sha256": facts["fingerprint_sha256"],
-                "not_after": facts["not_after"], "not_after_timestamp": facts["not_after_timestamp"], "days_left": facts["days_left"]})
+            kept = ("subject", "fingerprint_sha256", "not_after", "not_after_timestamp", "days_left")
+            found.setdefault(facts["fingerprint_sha256"], dict(
+                {name: facts[name] for name in kept}, kind="root" if cert.subject == cert.issuer else "intermediate"))
     return sorted(found.values(), key=lambda ca: (ca["not_after_timestamp"], ca["subject"]))
 
 
