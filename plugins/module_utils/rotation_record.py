@@ -101,6 +101,13 @@ def record(path: str, outcomes: dict, now: datetime.datetime, check_mode=False) 
     return hosts
 
 
+def with_timestamps(entry: dict) -> dict:
+    """A host's record as the report's metrics read it: the times also in seconds since the epoch,
+    and whether its last run succeeded."""
+    return dict(entry, last_success_timestamp=timestamp(entry.get("last_success")), last_run_timestamp=timestamp(entry.get("last_run")),
+                last_run_succeeded=succeeded(entry.get("last_outcome", "")))
+
+
 def days_since(stamp: str | None, now: datetime.datetime) -> float | None:
     if not stamp:
         return None

@@ -55,12 +55,13 @@ EXAMPLES = r"""
 RETURN = r"""
 hosts:
   description:
-    - Per host, C(last_run), C(last_outcome) and C(last_success) (null when none), times in UTC, and
-      C(last_success_timestamp), the same in seconds since the epoch (for metrics).
+    - Per host, C(last_run), C(last_outcome) and C(last_success) (null when none), times in UTC;
+      C(last_run_timestamp) and C(last_success_timestamp), the same in seconds since the epoch (for metrics);
+      and C(last_run_succeeded), whether the last run left the host rotated or kept.
   returned: always
   type: dict
   sample: {web-1: {last_run: "2026-12-06T03:00:00Z", last_outcome: rotated, last_success: "2026-12-06T03:00:00Z",
-                   last_success_timestamp: 1796526000}}
+                   last_run_timestamp: 1796526000, last_success_timestamp: 1796526000, last_run_succeeded: true}}
 """
 
 import os
@@ -86,8 +87,7 @@ def main():
                      else rotation_record.read(path))
     except USER_ERRORS as exc:
         module.fail_json(msg=f"CA {path}: {exc}")
-    module.exit_json(changed=bool(outcomes), hosts={host: dict(entry, last_success_timestamp=rotation_record.timestamp(entry.get("last_success")))
-                                                    for host, entry in hosts.items()})
+    module.exit_json(changed=bool(outcomes), hosts={host: rotation_record.with_timestamps(entry) for host, entry in hosts.items()})
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ def promtool(*args):
 
 def test_the_rules_are_valid():
     done = promtool("check", "rules", RULES)
-    assert done.returncode == 0 and "SUCCESS: 7 rules found" in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 0 and "SUCCESS: 8 rules found" in done.stdout, done.stdout + done.stderr
 
 
 def test_each_rule_fires_when_its_tests_say_and_not_before():
@@ -46,4 +46,4 @@ def test_the_rules_read_only_metrics_the_report_writes():
     read = {name for rule in rules for name in re.findall(r"\b(mtls_\w+|node_\w+)", re.sub(r'"[^"]*"', "", rule["expr"]))}
     assert read - written == {"node_textfile_mtime_seconds"}, "a rule reads a metric nobody writes"
     assert {"mtls_certificate_expiry_timestamp_seconds", "mtls_crl_next_update_timestamp_seconds",
-            "mtls_rotation_last_success_timestamp_seconds", "mtls_ca_expiry_timestamp_seconds"} <= read
+            "mtls_rotation_last_success_timestamp_seconds", "mtls_ca_expiry_timestamp_seconds", "mtls_rotation_last_run_succeeded"} <= read

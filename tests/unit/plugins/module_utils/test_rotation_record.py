@@ -26,6 +26,15 @@ def test_each_run_updates_its_hosts_and_a_failure_keeps_the_last_success(tmp_pat
     assert rotation_record.timestamp(stamp) == int(NOW.replace(microsecond=0).timestamp())
 
 
+def test_the_metrics_read_each_time_in_seconds_and_whether_the_last_run_succeeded(tmp_path):
+    stamp = f"{NOW:%Y-%m-%dT%H:%M:%SZ}"
+    seconds = int(NOW.replace(microsecond=0).timestamp())
+    assert rotation_record.with_timestamps({"last_run": stamp, "last_outcome": "rolled back", "last_success": None}) == {
+        "last_run": stamp, "last_outcome": "rolled back", "last_success": None,
+        "last_run_timestamp": seconds, "last_success_timestamp": None, "last_run_succeeded": False}
+    assert rotation_record.with_timestamps({"last_run": stamp, "last_outcome": "kept (new CRLs)", "last_success": stamp})["last_run_succeeded"]
+
+
 def test_check_mode_writes_nothing(tmp_path):
     assert rotation_record.record(str(tmp_path), {"web-1": "rotated"}, NOW, check_mode=True)["web-1"]["last_outcome"] == "rotated"
     assert not (tmp_path / rotation_record.RECORD_FILE).exists()
