@@ -71,14 +71,15 @@ def report(params: dict, now, files=HostFiles) -> dict:
     """The module's result for validated params: every certificate's facts and verdict, and the CRLs'."""
     roots = load_bundle(params["ca_bundle_path"], files)
     renew_before = pki.RenewBefore.parse(params["renew_before"])
-    reports = []
+    reports, chains = [], []
     for entry in params["certificates"]:
+        chains.append(_read_chain(entry["path"], files))
         try:
-            reports.append(inspect(entry, roots, renew_before, now, files))
+            reports.append(inspect(entry, chains[-1], roots, renew_before, now, files))
         except pki.PKIError as exc:
             raise pki.PKIError(f"certificate {entry.get('name') or entry['path']!r}: {exc}") from None
     crl = crl_facts(params["crl_path"], now, files) if params["crl_path"] else None
-    cas = ca_facts(roots or (), [_read_chain(entry["path"], files) for entry in params["certificates"]], now)
+    cas = ca_facts(roots or (), chains, now)
     return dict(changed=False, certificates=reports, cas=cas, **({"crl": crl} if crl else {}))
 
 
@@ -106,15 +107,15 @@ def load_bundle(path: str | None, files=HostFiles):
     return tuple(pki.load_certificates(pem, path))
 
 
-def inspect(entry: dict, roots, renew_before: pki.RenewBefore, now, files=HostFiles) -> dict:
-    """Facts and the renewal verdict for one installed certificate (never key material).
+def inspect(entry: dict, chain, roots, renew_before: pki.RenewBefore, now, files=HostFiles) -> dict:
+    """Facts and the renewal verdict for one installed certificate (never key material), from its
+    chain as _read_chain read it.
 
     entry: name, path, privatekey_path (optional) and, optionally, what the cert must say
     (subject_alt_name, common_name, profile, key_type); with no subject_alt_name nothing is compared.
     """
     path, key_path = entry["path"], entry.get("privatekey_path")
     info = {"name": entry.get("name") or path, "path": path, "privatekey_path": key_path, "exists": False}
-    chain = _read_chain(path, files)
     key_problem = None
     if key_path:
         info["privatekey"] = files.facts(key_path)
