@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from . import authority, pki, revocation
+from . import authority, ledger, pki, revocation
 from .files import read_file
 from .module_support import KEY_TYPES, LOCK_ARGS, PKCS11_ARGS, ca_directory_lock, ca_keys
 
@@ -88,6 +88,8 @@ def run(params: dict, now, check_mode=False, diff=False, only_if_unchanged=False
                 with ca_keys(params, params["ca_passphrase"]) as keys:
                     issuer = authority.load_issuer(ca_path, keys)
                     outcomes = authority.issue(store, requests, issuer, policy, now, check_mode, params["force"], **judged)
+                    if not check_mode:
+                        ledger.record_issuance(ca_path, outcomes, {r.spec.name: r.host for r in requests}, issuer, now)
         bundle = (read_file(os.path.join(ca_path, authority.BUNDLE)) or b"").decode()
     return _result(outcomes, bundle, os.path.join(ca_path, authority.BUNDLE), params["return_content"], diff)
 

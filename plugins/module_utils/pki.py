@@ -515,6 +515,34 @@ def signed_by(cert, issuer) -> bool:
     return True
 
 
+def sign_data(key, data: bytes) -> bytes:
+    """A signature over data with a CA key (file or token), in the hash its certificates use."""
+    key_type = KeyType.of(key)
+    if key_type is KeyType.ED25519:
+        return key.sign(data)
+    if key_type.is_rsa:
+        return key.sign(data, padding.PKCS1v15(), key_type.signature_hash())
+    return key.sign(data, ec.ECDSA(key_type.signature_hash()))
+
+
+def verify_data(cert, signature: bytes, data: bytes) -> bool:
+    """Whether the key of cert made signature over data (as sign_data makes it)."""
+    key = cert.public_key()
+    key_type = KeyType.of(key)
+    try:
+        if key_type is KeyType.ED25519:
+            key.verify(signature, data)
+        elif key_type is not None and key_type.is_rsa:
+            key.verify(signature, data, padding.PKCS1v15(), key_type.signature_hash())
+        elif key_type is not None:
+            key.verify(signature, data, ec.ECDSA(key_type.signature_hash()))
+        else:
+            return False
+    except InvalidSignature:
+        return False
+    return True
+
+
 def chain_problem(leaf, intermediates, roots, now) -> str | None:
     """Why leaf does not chain to one of roots through intermediates at time now, or None."""
     current, pool = leaf, list(intermediates)

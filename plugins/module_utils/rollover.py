@@ -26,7 +26,7 @@ import os
 import shutil
 from dataclasses import asdict, dataclass, field
 
-from . import authority, pki, revocation
+from . import authority, ledger, pki, revocation
 from .custody import CAKeys
 from .files import FileBatch, ensure_directory, read_file
 
@@ -119,10 +119,12 @@ def begin(path: str, phase: str, kind: Kind | None, spec: authority.CASpec, keys
         verified_so_far = ", ".join(state.verified) or "none"
         raise pki.PKIError(f"phase {phase}: the {state.kind} rollover's next phase is {state.next_phase} (verified so far: {verified_so_far})")
     step = Step()
+    before = ledger.current_cas(path)
     handler = {"trust": _begin_trust, "reissue": _begin_reissue, "retire": _begin_retire}[phase]
     handler(path, state, spec, keys, now, check_mode, step)
     if step.changed and not check_mode:
         _write_state(path, state)
+        ledger.record_rollover(path, phase, "begun", step.actions, before, keys, now)
     return step
 
 
@@ -137,10 +139,12 @@ def verified(path: str, phase: str, keys: CAKeys, now, check_mode=False) -> Step
         raise pki.PKIError(f"phase {phase} cannot be verified before {state.next_phase}")
     step = Step(changed=True, actions=[f"record phase {phase} as verified"])
     state.verified.append(phase)
+    before = ledger.current_cas(path)
     if phase == PHASES[-1]:
         step.actions += _finish(path, state, keys, now, check_mode)
     if not check_mode:
         _write_state(path, state)
+        ledger.record_rollover(path, phase, "verified", step.actions, before, keys, now)
     return step
 
 

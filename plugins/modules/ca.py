@@ -129,7 +129,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, ledger, pki
 from ansible_collections.mtls.fleet.plugins.module_utils.module_support import (
     CA_SPEC_ARGS, LOCK_ARGS, PKCS11_ARGS, USER_ERRORS, ca_keys, ca_spec, ca_state_lock, require_ca_directory, require_cryptography,
 )
@@ -153,6 +153,8 @@ def main():
         with ca_state_lock(module, params["path"], "mtls.fleet.ca", create=True), ca_keys(params, params["passphrase"]) as keys:
             result = authority.ensure_ca(params["path"], spec, keys, now, check_mode=module.check_mode,
                                          keep_trusting=keep_trusting)
+            if not module.check_mode:
+                ledger.record_ca_created(params["path"], result.created, keys, now)
     except USER_ERRORS as exc:
         module.fail_json(msg=f"CA {params['path']}: {exc}" if params["path"] else str(exc))
     for warning in result.warnings:

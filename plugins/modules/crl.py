@@ -135,7 +135,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki, revocation
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, ledger, pki, revocation
 from ansible_collections.mtls.fleet.plugins.module_utils.module_support import (
     LOCK_ARGS, PKCS11_ARGS, USER_ERRORS, ca_keys, ca_state_lock, require_cryptography,
 )
@@ -178,6 +178,8 @@ def main():
             raise pki.PKIError(f"renew_before ({params['renew_before']}) must be shorter than lifetime ({params['lifetime']})")
         with ca_state_lock(module, params["ca_path"], "mtls.fleet.crl"), ca_keys(params, params["ca_passphrase"]) as keys:
             revoked = revocation.revoke(params["ca_path"], requests, keys, now, module.check_mode)
+            if not module.check_mode:
+                ledger.record_revocations(params["ca_path"], revoked, keys, now)
             result = revocation.ensure_crls(params["ca_path"], keys, lifetime, renew_before, now, module.check_mode)
     except USER_ERRORS as exc:
         module.fail_json(msg=f"CA {params['ca_path']}: {exc}")

@@ -2,6 +2,7 @@
 path (CA, leaves, CRLs, rollover) uses them; openssl verifies what they signed."""
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from pkcs11 import Attribute, ObjectClass
 
-from ansible_collections.mtls.fleet.plugins.module_utils import authority, custody, pki, revocation, rollover
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, custody, ledger, pki, revocation, rollover
 from ansible_collections.mtls.fleet.plugins.module_utils.custody import CAKeys
 
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
@@ -52,9 +53,13 @@ def openssl(*args):
 
 
 def issue(ca, keys, names):
+    """Issue in the token and record it in the ledger, as mtls.fleet.certificates does."""
     requests = authority.parse_requests([{"name": n, "subject_alt_name": [f"DNS:{n}.example"]} for n in names], {})
-    return authority.issue(os.path.join(ca, authority.ISSUED), requests, authority.load_issuer(ca, keys), pki.Policy(),
-                           pki.utcnow(), revoked=revocation.revoked_serials(ca))
+    issuer = authority.load_issuer(ca, keys)
+    outcomes = authority.issue(os.path.join(ca, authority.ISSUED), requests, issuer, pki.Policy(), pki.utcnow(),
+                               revoked=revocation.revoked_serials(ca))
+    ledger.record_issuance(ca, outcomes, {}, issuer, pki.utcnow())
+    return outcomes
 
 
 def private_objects(token):
@@ -133,6 +138,11 @@ def test_rollover_with_token_keys_makes_new_keys_there_and_destroys_the_old(tmp_
     checked = openssl("verify", "-CAfile", os.path.join(ca, authority.ROOT_CERT), "-untrusted",
                       os.path.join(ca, authority.INTERMEDIATE_CERT), leaf)
     assert checked.returncode == 0, checked.stderr
+    # The ledger's entries were signed in the token, by the old CA's keys and then the new ones,
+    # and still verify after the old keys were destroyed.
+    verdict = ledger.verify(ca)
+    assert verdict.intact and not verdict.unrecorded and verdict.entries == 8, verdict.summary()
+    assert len({json.loads(line)["signer"] for line in open(ledger.path_of(ca), "rb")}) == 2
 
 
 def test_a_file_key_ca_moves_into_the_token_with_a_rollover(tmp_path, token):
