@@ -17,7 +17,7 @@ import pwd
 import shlex
 import stat
 
-from . import pki
+from . import pki, probe
 from .files import FileError, read_file
 
 ARGUMENT_SPEC = dict(
@@ -38,6 +38,7 @@ ARGUMENT_SPEC = dict(
     ca_bundle_path=dict(type="path"),
     crl_path=dict(type="path"),
     renew_before=dict(type="str", default="33%"),
+    endpoints=dict(type="list", elements="dict", default=[], options=probe.ENDPOINT_OPTIONS),
 )
 
 
@@ -80,7 +81,9 @@ def report(params: dict, now, files=HostFiles) -> dict:
             raise pki.PKIError(f"certificate {entry.get('name') or entry['path']!r}: {exc}") from None
     crl = crl_facts(params["crl_path"], now, files) if params["crl_path"] else None
     cas = ca_facts(roots or (), chains, now)
-    return dict(changed=False, certificates=reports, cas=cas, **({"crl": crl} if crl else {}))
+    served = [dict(endpoint, label=endpoint["label"] or f"{endpoint['kind']} {endpoint['service']}:{endpoint['port']}",
+                   **probe.served_certificate("127.0.0.1", endpoint["port"], endpoint["server_name"])) for endpoint in params.get("endpoints") or []]
+    return dict(changed=False, certificates=reports, cas=cas, served=served, **({"crl": crl} if crl else {}))
 
 
 def ca_facts(roots, chains, now) -> list:

@@ -72,6 +72,22 @@ def probe(host, port, server_name, ca_bundle, cert=None, key=None, path="/", tim
     return result
 
 
+def served_certificate(host, port, server_name, timeout=5.0) -> dict:
+    """The certificate an endpoint serves, whoever issued it: a handshake that offers no client
+    certificate and trusts anything, to read the server's (TLS 1.3 sends it before it asks for ours)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            with context.wrap_socket(raw, server_hostname=server_name) as conn:
+                der = conn.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError) as exc:
+        return {"serial": None, "not_after": None, "error": f"{type(exc).__name__}: {exc}"}
+    served = pki.load_certificates(ssl.DER_cert_to_PEM_cert(der).encode(), "served")[0]
+    return {"serial": pki.serial_text(served), "not_after": f"{pki.not_after(served):%Y-%m-%dT%H:%M:%SZ}", "error": None}
+
+
 def _read_all(conn) -> bytes:
     chunks = []
     while True:

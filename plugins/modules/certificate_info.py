@@ -28,6 +28,7 @@ extends_documentation_fragment:
   - mtls.fleet.attributes
   - mtls.fleet.attributes.read_only
   - mtls.fleet.attributes.cryptography
+  - mtls.fleet.endpoints
 attributes:
   action:
     support: full
@@ -101,6 +102,25 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+served:
+  description:
+    - One entry per endpoint of O(endpoints), with the endpoint's options and the certificate it serves. Each is
+      called on C(127.0.0.1) with a TLS handshake that offers no client certificate and trusts any server
+      certificate, so a certificate the CA never issued is read too. With endpoints, the module runs on the host.
+  returned: always
+  type: list
+  elements: dict
+  version_added: 0.5.0
+  contains:
+    serial:
+      description: The served certificate's serial (upper-case hex), or null when the endpoint did not answer.
+      type: str
+    not_after:
+      description: Its expiry (UTC, ISO 8601).
+      type: str
+    error:
+      description: Why nothing was read (connection refused, a TLS failure), else null.
+      type: str
 cas:
   description:
     - The CAs this host relies on, each once, soonest expiry first - the roots of O(ca_bundle_path) and the

@@ -12,6 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 RULES = os.path.join(ROOT, "docs", "examples", "prometheus", "mtls-fleet.rules.yml")
 TESTS = os.path.join(ROOT, "tests", "prometheus", "mtls-fleet.rules.test.yml")
 CA_TESTS = os.path.join(ROOT, "tests", "prometheus", "mtls-fleet.ca.rules.test.yml")
+DRIFT_TESTS = os.path.join(ROOT, "tests", "prometheus", "mtls-fleet.drift.rules.test.yml")
 # scripts/install.sh unpacks Debian's promtool here (the package would also start a Prometheus server).
 PROMTOOL = os.path.join(ROOT, ".build", "promtool", "usr", "bin", "promtool")
 
@@ -22,12 +23,12 @@ def promtool(*args):
 
 def test_the_rules_are_valid():
     done = promtool("check", "rules", RULES)
-    assert done.returncode == 0 and "SUCCESS: 8 rules found" in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 0 and "SUCCESS: 11 rules found" in done.stdout, done.stdout + done.stderr
 
 
 def test_each_rule_fires_when_its_tests_say_and_not_before():
-    done = promtool("test", "rules", TESTS, CA_TESTS)
-    assert done.returncode == 0 and done.stdout.count("SUCCESS") == 2, done.stdout + done.stderr
+    done = promtool("test", "rules", TESTS, CA_TESTS, DRIFT_TESTS)
+    assert done.returncode == 0 and done.stdout.count("SUCCESS") == 3, done.stdout + done.stderr
 
 
 def test_a_rule_that_fires_too_late_fails_its_tests(tmp_path):
@@ -46,4 +47,5 @@ def test_the_rules_read_only_metrics_the_report_writes():
     read = {name for rule in rules for name in re.findall(r"\b(mtls_\w+|node_\w+)", re.sub(r'"[^"]*"', "", rule["expr"]))}
     assert read - written == {"node_textfile_mtime_seconds"}, "a rule reads a metric nobody writes"
     assert {"mtls_certificate_expiry_timestamp_seconds", "mtls_crl_next_update_timestamp_seconds",
-            "mtls_rotation_last_success_timestamp_seconds", "mtls_ca_expiry_timestamp_seconds", "mtls_rotation_last_run_succeeded"} <= read
+            "mtls_rotation_last_success_timestamp_seconds", "mtls_ca_expiry_timestamp_seconds", "mtls_rotation_last_run_succeeded",
+            "mtls_drift", "mtls_ledger_intact"} <= read
