@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -193,6 +194,58 @@ def test_a_revoked_client_is_refused_after_the_crl_reload_while_others_are_serve
         assert time.monotonic() < deadline, "the revoked client is still accepted"
         time.sleep(0.1)
     assert call(port, fleet.bundle, other)["status"] == 200
+
+
+class KeptAlive:
+    """One TLS connection that stays open between requests (HTTP/1.1 keep-alive)."""
+
+    def __init__(self, port, bundle, client):
+        context = ssl.create_default_context(cafile=bundle)
+        context.load_cert_chain(*client)
+        self.conn = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="localhost")
+
+    def get(self):
+        """The status of one more request on this connection; raises once the server closed it."""
+        self.conn.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = self.conn.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed by the server")
+            data += chunk
+        head, _sep, body = data.partition(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        while len(body) < length:
+            body += self.conn.recv(4096)
+        return int(head.split()[1])
+
+    def close(self):
+        self.conn.close()
+
+
+def test_a_revoked_clients_open_connection_is_closed_at_the_crl_reload_and_others_stay_open(app):
+    _kind, fleet, port, process, client = app
+    other = fleet.issue("other", profile="client")
+    held, kept = KeptAlive(port, fleet.bundle, client), KeptAlive(port, fleet.bundle, other)
+    try:
+        assert held.get() == 200 and kept.get() == 200
+        revocation.revoke(fleet.ca, [revocation.RevokeRequest(name="client", reason=pki.RevocationReason.KEY_COMPROMISE)], CAKeys(), pki.utcnow())
+        fleet.publish_crls()
+        process.send_signal(signal.SIGHUP)
+        deadline, served_after = time.monotonic() + 5, 0
+        while True:
+            try:
+                assert held.get() == 200
+            except (OSError, ssl.SSLError):
+                break  # closed: its next request has to make a new handshake, which the new CRLs refuse
+            served_after += 1
+            assert time.monotonic() < deadline, f"the revoked client's connection still served {served_after} requests after 5 s"
+            time.sleep(0.05)
+        assert kept.get() == 200 and kept.get() == 200  # the other client's connection was left open
+        assert probe.client_verdict(call(port, fleet.bundle, client)) == "refused"
+    finally:
+        held.close()
+        kept.close()
 
 
 def test_sigterm_stops_it_cleanly(app):

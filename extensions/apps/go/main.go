@@ -6,6 +6,8 @@
 //   - SIGHUP re-reads all four (certificate AND client CA pool AND CRLs) through
 //     GetConfigForClient: new handshakes use the new files, open connections carry on, and a set
 //     of files that fails to load is logged and the previous one kept.
+//   - At each reload, open connections of clients the new CRLs revoke are closed: a keep-alive
+//     connection would otherwise go on serving a client no new handshake accepts.
 //   - Client certificates are checked against the CRLs of every CA in the chain, like nginx's
 //     ssl_crl: a revoked certificate, a CA without a CRL, or an expired CRL is refused.
 //   - SIGTERM stops accepting and lets in-flight requests finish (10 s at most).
@@ -26,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -33,9 +36,12 @@ import (
 
 var current atomic.Pointer[tls.Config]
 
+// conns holds the open connections, so a reload can close those of revoked clients.
+var conns sync.Map
+
 func main() {
 	log.SetFlags(0)
-	config, err := load()
+	config, _, err := load()
 	if err != nil {
 		log.Fatalf("cannot start: %v", err)
 	}
@@ -55,6 +61,14 @@ func main() {
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(os.Stderr, "", 0),
+		ConnState: func(c net.Conn, state http.ConnState) {
+			switch state {
+			case http.StateNew:
+				conns.Store(c, struct{}{})
+			case http.StateClosed, http.StateHijacked:
+				conns.Delete(c)
+			}
+		},
 	}
 	base := &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return current.Load(), nil }}
 
@@ -64,10 +78,11 @@ func main() {
 	go func() {
 		for sig := range signals {
 			if sig == syscall.SIGHUP {
-				if config, err := load(); err != nil {
+				if config, crls, err := load(); err != nil {
 					log.Printf("reload failed, still serving the previous files: %v", err)
 				} else {
 					current.Store(config)
+					closeRevoked(crls)
 				}
 				continue
 			}
@@ -84,24 +99,41 @@ func main() {
 	<-done
 }
 
-// load reads the files the environment names into a server configuration.
-func load() (*tls.Config, error) {
+// closeRevoked closes the open connections of clients that crls revoke.
+func closeRevoked(crls []*x509.RevocationList) {
+	if crls == nil {
+		return
+	}
+	conns.Range(func(key, _ any) bool {
+		if conn, ok := key.(*tls.Conn); ok {
+			state := conn.ConnectionState()
+			if state.HandshakeComplete && checkRevocation(state.VerifiedChains, crls, time.Now()) != nil {
+				log.Printf("closing the connection of revoked client %X", state.PeerCertificates[0].SerialNumber)
+				_ = conn.Close()
+			}
+		}
+		return true
+	})
+}
+
+// load reads the files the environment names into a server configuration, and its CRLs.
+func load() (*tls.Config, []*x509.RevocationList, error) {
 	pair, err := tls.LoadX509KeyPair(os.Getenv("MTLS_CERT_FILE"), os.Getenv("MTLS_KEY_FILE"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	bundle, err := os.ReadFile(os.Getenv("MTLS_CA_FILE"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(bundle) {
-		return nil, fmt.Errorf("%s holds no certificate", os.Getenv("MTLS_CA_FILE"))
+		return nil, nil, fmt.Errorf("%s holds no certificate", os.Getenv("MTLS_CA_FILE"))
 	}
 	var crls []*x509.RevocationList
 	if path := os.Getenv("MTLS_CRL_FILE"); path != "" {
 		if crls, err = loadCRLs(path); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	leaf, _ := x509.ParseCertificate(pair.Certificate[0])
@@ -117,7 +149,7 @@ func load() (*tls.Config, error) {
 			}
 			return checkRevocation(chains, crls, time.Now())
 		},
-	}, nil
+	}, crls, nil
 }
 
 func loadCRLs(path string) ([]*x509.RevocationList, error) {

@@ -8,6 +8,9 @@
 //   ones kept.
 // - Node's `crl` option makes OpenSSL check the CRL of every CA in the client's chain; it reads
 //   one CRL per entry, so the file (one CRL per CA) is split.
+// - At each reload, open connections of clients the new CRLs revoke are closed: a keep-alive
+//   connection would otherwise go on serving a client no new handshake accepts. Node cannot read
+//   a CRL, so revokedSerials walks its DER for the serials.
 // - SIGTERM stops accepting, closes idle keep-alive connections and exits when in-flight
 //   requests are done.
 "use strict";
@@ -26,6 +29,38 @@ function secureContextOptions() {
       .split(/(?<=-----END X509 CRL-----)/).map((pem) => pem.trim()).filter(Boolean);
   }
   return options;
+}
+
+// The serials a PEM CRL lists, upper-case hex without leading zeros (as serialNumber is compared).
+function revokedSerials(pem) {
+  const der = Buffer.from(pem.replace(/-----[A-Z0-9 ]+-----/g, "").replace(/\s+/g, ""), "base64");
+  const tlv = (at) => {             // [tag, start of content, end]
+    let length = der[at + 1], start = at + 2;
+    if (length & 0x80) {
+      const count = length & 0x7f;
+      length = der.readUIntBE(start, count);
+      start += count;
+    }
+    return [der[at], start, start + length];
+  };
+  const children = (start, end) => {
+    const found = [];
+    for (let at = start; at < end; at = tlv(at)[2]) found.push(tlv(at));
+    return found;
+  };
+  const [, listStart] = tlv(0);                            // CertificateList
+  const [, tbsStart, tbsEnd] = tlv(listStart);             // TBSCertList
+  const sequences = children(tbsStart, tbsEnd).filter(([tag]) => tag === 0x30);
+  const revoked = sequences[2];                            // after signature and issuer, when any
+  if (!revoked) return [];
+  return children(revoked[1], revoked[2]).map(([, start]) => {
+    const [, serialStart, serialEnd] = tlv(start);
+    return normalSerial(der.subarray(serialStart, serialEnd).toString("hex"));
+  });
+}
+
+function normalSerial(hex) {
+  return hex.toUpperCase().replace(/^0+/, "");
 }
 
 function describe(options) {
@@ -47,11 +82,29 @@ const server = https.createServer({
 });
 console.log(describe(initial));
 
+const open = new Set();   // open connections, so a reload can close those of revoked clients
+server.on("secureConnection", (socket) => {
+  open.add(socket);
+  socket.on("close", () => open.delete(socket));
+});
+
+function closeRevoked(crls) {
+  const revoked = new Set((crls || []).flatMap(revokedSerials));
+  for (const socket of open) {
+    const peer = socket.getPeerCertificate();
+    if (peer && peer.serialNumber && revoked.has(normalSerial(peer.serialNumber))) {
+      console.log(`closing the connection of revoked client ${peer.serialNumber}`);
+      socket.destroy();
+    }
+  }
+}
+
 process.on("SIGHUP", () => {
   try {
     const options = secureContextOptions();
     server.setSecureContext(options);
     console.log(describe(options));
+    closeRevoked(options.crl);
   } catch (error) {
     console.error(`reload failed, still serving the previous files: ${error.message}`);
   }
