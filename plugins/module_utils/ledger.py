@@ -57,9 +57,9 @@ def record_issuance(ca_path: str, outcomes, hosts: dict, issuer: pki.Issuer, now
     """The certificates a run of bulk issuance issued or renewed (hosts: {name: inventory host})."""
     changed = [o for o in outcomes if o.status != "unchanged"]
     if changed:
-        record(ca_path, "issued", {"certificates": [dict(certificate_fields(o.name, o.after, hosts.get(o.name), o.status, o.reason),
-                                                          replaces=pki.serial_text(o.before) if o.before is not None else None)
-                                                     for o in changed]}, issuer, now)
+        certificates = [dict(certificate_fields(o.name, o.after, hosts.get(o.name), o.status, o.reason),
+                             replaces=pki.serial_text(o.before) if o.before is not None else None) for o in changed]
+        record(ca_path, "issued", {"certificates": certificates}, issuer, now)
 
 
 def record_revocations(ca_path: str, results, keys, now) -> None:
@@ -302,4 +302,3 @@ def store_record(ca_path: str) -> dict:
         issued = {c["serial"]: {"name": name, "host": c["host"], "status": "found", "time": None} for name, c in current.items()}
     revoked = {r["serial"]: {"name": r.get("name"), "reason": r.get("reason")} for r in revocation.read_revocations(ca_path)}
     return {"ledger": verdict.result(), "issued": issued, "revoked": revoked, "current": current}
-
