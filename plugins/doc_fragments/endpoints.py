@@ -9,7 +9,9 @@ class ModuleDocFragment:
     DOCUMENTATION = r"""
 options:
   endpoints:
-    description: The host's mTLS endpoints (the output of P(mtls.fleet.endpoints#filter) for this host).
+    description:
+      - mTLS endpoints, nginx servers and apps alike, as P(mtls.fleet.endpoints#filter) lists them.
+      - The host's own, or for M(mtls.fleet.revocation_check) the other hosts'.
     type: list
     elements: dict
     default: []
@@ -45,6 +47,11 @@ options:
         description: Its name in messages.
         type: str
       host:
-        description: Ignored (the endpoint is probed on this host).
+        description: The inventory host that serves it (results name it).
+        type: str
+      address:
+        description:
+          - Where other hosts reach it. M(mtls.fleet.revocation_check) calls it there; modules that
+            call a host's own endpoints call them on 127.0.0.1 and ignore it.
         type: str
 """

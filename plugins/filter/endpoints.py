@@ -47,7 +47,8 @@ _value:
     - One record per endpoint, nginx servers first, with C(host), C(kind) (V(nginx) or V(app)),
       C(service) (the identity it serves), C(port), C(server_name) (the name clients dial), C(path),
       C(status) (the HTTP status to expect, or V(null) for any answer that accepted the client),
-      C(identity) (which of the host's own identities probes it) and C(label).
+      C(identity) (which of the host's own identities probes it), C(label) and C(address) (where other hosts
+      reach it, the host's C(ansible_host) or else its name).
   type: list
   elements: dict
 """
@@ -59,19 +60,19 @@ def endpoints(hostvars, hosts, nginx_hosts, app_hosts):
         facts = hostvars[host]
         if host in nginx_hosts:
             for server in facts.get("mtls_nginx_servers") or []:
-                found.append(_record(host, "nginx", server["service"], server["listen"], server.get("server_name"), "/", None, None))
+                found.append(_record(facts, host, "nginx", server["service"], server["listen"], server.get("server_name"), "/", None, None))
         if host in app_hosts:
             service = facts.get("mtls_app_service")
             for endpoint in facts.get("mtls_app_endpoints") or []:
-                found.append(_record(host, "app", service, endpoint["port"], endpoint.get("server_name"), endpoint.get("path") or "/",
+                found.append(_record(facts, host, "app", service, endpoint["port"], endpoint.get("server_name"), endpoint.get("path") or "/",
                                      endpoint.get("status"), endpoint.get("identity")))
     return found
 
 
-def _record(host, kind, service, port, server_name, path, status, identity):
+def _record(facts, host, kind, service, port, server_name, path, status, identity):
     return {"host": host, "kind": kind, "service": service, "port": int(port), "server_name": server_name or host, "path": path,
             "status": int(status) if status is not None else None, "identity": identity or service,
-            "label": f"{kind} {service}:{port}"}
+            "label": f"{kind} {service}:{port}", "address": str(facts.get("ansible_host") or host)}
 
 
 class FilterModule:

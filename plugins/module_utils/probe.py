@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 import shutil
 import socket
 import ssl
@@ -30,6 +31,7 @@ ENDPOINT_OPTIONS = dict(
     identity=dict(type="str"),
     label=dict(type="str"),
     host=dict(type="str"),
+    address=dict(type="str"),
 )
 
 # Node closes a TLS 1.3 connection whose client certificate it refused without sending an alert.
@@ -136,6 +138,30 @@ def check_trust(endpoints, identities: dict, expected: dict, bundle_of, attempts
                             "identity": name, "expected": want, "client": client, "ok": client == want, "attempts": attempt,
                             "status": result["status"], "error": result["error"]})
     return records
+
+
+def until_refused(endpoints, ca_bundle, cert, key, started, wait, interval=0.25, probe_fn=probe, clock=time.time, sleep=time.sleep) -> list:
+    """Call every endpoint (each in its own thread) with a revoked client certificate until it
+    refuses it or wait seconds pass. One record per endpoint; ``seconds`` counts from started (a
+    time.time() of the revocation's start, on this host's clock) to the first refusal."""
+    def one(endpoint):
+        begin, attempts = clock(), 0
+        while True:
+            attempts += 1
+            result = probe_fn(endpoint.get("address") or endpoint["host"], endpoint["port"], endpoint["server_name"], ca_bundle, cert, key,
+                              endpoint["path"], timeout=min(5.0, max(wait, 1.0)))
+            verdict, now = client_verdict(result), clock()
+            if verdict == "refused" or now - begin >= wait:
+                return {"host": endpoint["host"], "label": endpoint.get("label") or f"{endpoint['kind']} {endpoint['service']}:{endpoint['port']}",
+                        "client": verdict, "refused": verdict == "refused", "attempts": attempts,
+                        "seconds": round(now - started, 2) if verdict == "refused" else None,
+                        "status": result["status"], "error": result["error"]}
+            sleep(interval)
+
+    if not endpoints:
+        return []
+    with ThreadPoolExecutor(max_workers=min(32, len(endpoints))) as pool:
+        return list(pool.map(one, endpoints))
 
 
 @contextlib.contextmanager

@@ -157,6 +157,7 @@ class CRLResult:
     reason: str | None
     pem: bytes
     crls: list = field(default_factory=list)
+    replaced_next_update: str | None = None  # the earliest next update of the CRLs a re-signing replaced
 
 
 def ensure_crls(path: str, keys: CAKeys, lifetime: datetime.timedelta, renew_before: pki.RenewBefore, now, check_mode=False) -> CRLResult:
@@ -175,6 +176,7 @@ def ensure_crls(path: str, keys: CAKeys, lifetime: datetime.timedelta, renew_bef
     current_pem = read_file(crl_path)
     reason = _resign_reason(current_pem, crl_path, cas, wanted, renew_before, lifetime, now)
     pem = current_pem
+    replaced = _earliest_next_update(current_pem, crl_path) if reason is not None else None
     if reason is not None:
         revoked_at = {int(e["serial"], 16): _parse_time(e["revoked_at"]) for e in entries}
         reasons = {int(e["serial"], 16): pki.RevocationReason.parse(e["reason"]) for e in entries}
@@ -190,7 +192,17 @@ def ensure_crls(path: str, keys: CAKeys, lifetime: datetime.timedelta, renew_bef
     crls = pki.load_crls(pem, crl_path) if pem else []
     facts = [{"issuer": crl.issuer.rfc4514_string(), "next_update": f"{pki.crl_next_update(crl):%Y-%m-%dT%H:%M:%SZ}",
               "revoked": len(crl)} for crl in crls]
-    return CRLResult(changed=reason is not None, reason=reason, pem=pem or b"", crls=facts)
+    return CRLResult(changed=reason is not None, reason=reason, pem=pem or b"", crls=facts, replaced_next_update=replaced)
+
+
+def _earliest_next_update(pem, crl_path) -> str | None:
+    """When hosts that still hold these CRLs stop accepting anyone (nginx and OpenSSL refuse every
+    client once a CRL is past its next update), or None when there were none or they are unreadable."""
+    try:
+        crls = pki.load_crls(pem, crl_path) if pem else []
+    except pki.PKIError:
+        return None
+    return min((f"{pki.crl_next_update(crl):%Y-%m-%dT%H:%M:%SZ}" for crl in crls), default=None)
 
 
 def _still_trusted(path, cas) -> list:

@@ -8,6 +8,8 @@ prints one line per item, where one string would print with escaped newlines).
 
 from __future__ import annotations
 
+import datetime
+
 
 def render(header, rows):
     """Every column as wide as its widest cell, two spaces apart; the last one is not padded."""
@@ -90,6 +92,38 @@ def revocation(crl, check_mode):
     return render(("CERTIFICATE", "SERIAL", "REASON", "STATUS"), rows) + [
         "%sCRLs: %d revoked in all, next update %s" % ("(check mode: nothing recorded) " if check_mode else "",
                                                        sum(c["revoked"] for c in crl["crls"]), crl.get("next_update") or "(check mode)")]
+
+
+def revocation_timing(records_by_host, missed, replaced_next_update, now):
+    """How long each endpoint took to refuse each revoked host's certificate: ``records_by_host`` is
+    ``[(revoked host, mtls.fleet.revocation_check's endpoints, or None when it was not reached)]``;
+    ``missed`` the hosts that did not get the new CRLs; ``replaced_next_update`` when the CRLs they
+    still hold run out (ISO 8601, or None)."""
+    rows, measured = [], []
+    for host, records in records_by_host:
+        if records is None:
+            rows.append((host, "(not reached: its refusal could not be timed from it)", None))
+            continue
+        for record in records:
+            rows.append((host, "%s %s" % (record["host"], record["label"]), "%.2f s" % record["seconds"] if record["refused"] else "still accepted"))
+            if record["refused"]:
+                measured.append((record["seconds"], "%s %s" % (record["host"], record["label"])))
+    lines = render(("REVOKED HOST", "ENDPOINT", "REFUSED AFTER"), rows) if rows else []
+    if measured:
+        slowest = max(measured)
+        lines.append("%d endpoint refusals timed from the revocation's start; the fleet's slowest: %.2f s (%s)" % (len(measured), slowest[0], slowest[1]))
+    for host in missed:
+        lines.append("%s did not get the new CRLs (unreachable or failed): it accepts the revoked certificates until it does%s" % (
+            host, _until(replaced_next_update, now)))
+    return lines
+
+
+def _until(next_update, now):
+    if not next_update:
+        return ""
+    left = datetime.datetime.strptime(next_update, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc) - now
+    return ", and refuses every client after its CRLs' next update, %s (in %.1f days): run mtls.fleet.revoke again once it is back" % (
+        next_update, left.total_seconds() / 86400)
 
 
 def trust(probes_by_host):

@@ -129,6 +129,15 @@ next_update:
   returned: always
   type: str
   sample: "2026-12-23T00:00:00Z"
+replaced_next_update:
+  description:
+    - When the CRLs were re-signed, the earliest next update of the ones they replaced (UTC, ISO 8601). A host that
+      did not get the new CRLs still accepts what this run revoked until then, and refuses every client after it.
+    - Null when nothing was re-signed or there were no CRLs before.
+  returned: always
+  type: str
+  sample: "2026-12-20T00:00:00Z"
+  version_added: 0.5.0
 """
 
 import os
@@ -169,7 +178,7 @@ def main():
     now = pki.utcnow()
     if module.check_mode and not authority.ca_exists(params["ca_path"]):
         module.exit_json(changed=True, revoked=[], resigned="no CRL yet (the CA does not exist yet)", crl="",
-                         crl_path=os.path.join(params["ca_path"], revocation.CRL_FILE), crls=[], next_update=None)
+                         crl_path=os.path.join(params["ca_path"], revocation.CRL_FILE), crls=[], next_update=None, replaced_next_update=None)
     try:
         requests = [revocation.RevokeRequest.parse(raw, index) for index, raw in enumerate(params["revoke"])]
         lifetime = pki.parse_duration(params["lifetime"], "lifetime")
@@ -192,6 +201,7 @@ def main():
         crl_path=crl_path,
         crls=result.crls,
         next_update=min((c["next_update"] for c in result.crls), default=None),
+        replaced_next_update=result.replaced_next_update,
     )
     if module._diff and output["changed"]:
         output["diff"] = dict(before_header=crl_path, after_header=crl_path, before="", after=revocation.diff_text(revoked, result.reason))

@@ -16,9 +16,9 @@ def test_nginx_servers_and_app_endpoints_in_one_shape():
     found = endpoints(HOSTVARS, ["web-1"], ["web-1"], ["web-1"])
     assert found == [
         {"host": "web-1", "kind": "nginx", "service": "web", "port": 8443, "server_name": "web-1", "path": "/", "status": None,
-         "identity": "web", "label": "nginx web:8443"},
+         "identity": "web", "label": "nginx web:8443", "address": "web-1"},
         {"host": "web-1", "kind": "app", "service": "api", "port": 9443, "server_name": "web-1", "path": "/healthz", "status": 200,
-         "identity": "web", "label": "app api:9443"},
+         "identity": "web", "label": "app api:9443", "address": "web-1"},
     ]
 
 
@@ -27,6 +27,11 @@ def test_a_host_contributes_only_what_its_groups_make_it_run():
     assert [(e["host"], e["kind"]) for e in found] == [("web-1", "app"), ("web-2", "nginx")]
     assert found[1]["server_name"] == "web.example.org"
     assert endpoints(HOSTVARS, ["web-2"], [], []) == []
+
+
+def test_other_hosts_reach_an_endpoint_at_its_ansible_host():
+    hostvars = dict(HOSTVARS, **{"web-2": dict(HOSTVARS["web-2"], ansible_host="10.0.0.2")})
+    assert [e["address"] for e in endpoints(hostvars, ["web-1", "web-2"], ["web-2"], ["web-1"])] == ["web-1", "10.0.0.2"]
 
 
 def test_an_app_endpoint_is_probed_with_the_app_identity_by_default():

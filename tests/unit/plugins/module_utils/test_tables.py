@@ -1,6 +1,9 @@
 """Plans and summaries as aligned lines, readable in the default callback."""
 
+import datetime
+
 from ansible_collections.mtls.fleet.plugins.filter.fleet_table import fleet_table
+from ansible_collections.mtls.fleet.plugins.filter.revocation_timing import revocation_timing
 from ansible_collections.mtls.fleet.plugins.module_utils import tables
 from ansible_collections.mtls.fleet.plugins.test import controller as controller_test
 
@@ -81,3 +84,25 @@ def test_trust_shows_what_an_old_ca_and_a_new_ca_client_got_at_each_endpoint():
         "HOST   ENDPOINT   PORT  OLD-CA CLIENT  NEW-CA CLIENT",
         "web-1  nginx/web  8443  accepted       accepted",
         "web-1  app/api    9443  refused        accepted"]
+
+
+def test_revocation_timing_shows_each_refusal_the_slowest_and_who_missed_the_crls():
+    records = [{"host": "web-1", "label": "nginx web:8443", "refused": True, "seconds": 4.5},
+               {"host": "api-1", "label": "app api:9443", "refused": True, "seconds": 5.25},
+               {"host": "api-2", "label": "app api:9443", "refused": False, "seconds": None}]
+    now = datetime.datetime(2026, 12, 6, 12, tzinfo=datetime.timezone.utc)
+    lines = tables.revocation_timing([("client-1", records), ("client-2", None)], ["web-9"], "2026-12-31T12:00:00Z", now)
+    assert lines[:5] == [
+        "REVOKED HOST  ENDPOINT                                               REFUSED AFTER",
+        "client-1      web-1 nginx web:8443                                   4.50 s",
+        "client-1      api-1 app api:9443                                     5.25 s",
+        "client-1      api-2 app api:9443                                     still accepted",
+        "client-2      (not reached: its refusal could not be timed from it)  -",
+    ]
+    assert lines[5] == "2 endpoint refusals timed from the revocation's start; the fleet's slowest: 5.25 s (api-1 app api:9443)"
+    assert lines[6].startswith("web-9 did not get the new CRLs (unreachable or failed): it accepts the revoked certificates until it does, "
+                               "and refuses every client after its CRLs' next update, 2026-12-31T12:00:00Z (in 25.0 days)")
+    hostvars = {"client-1": {"mtls_revoke_timing": {"endpoints": records}, "mtls_revoke_published": True},
+                "web-1": {"mtls_revoke_published": True}, "web-9": {}}
+    table = revocation_timing(hostvars, ["client-1", "web-1", "web-9"], ["client-1"], {"replaced_next_update": None})
+    assert table[-1] == "web-9 did not get the new CRLs (unreachable or failed): it accepts the revoked certificates until it does"

@@ -11,6 +11,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -179,6 +180,52 @@ def test_a_trust_check_calls_each_endpoint_as_each_identity_whose_keys_live_in_m
         sleeps = []
         wrong, = probe.check_trust([endpoint], pairs, {"old": "accepted"}, lambda e: bundle, attempts=3, delay=0.5, sleep=sleeps.append)
     assert (wrong["ok"], wrong["client"], wrong["attempts"], sleeps) == (False, "refused", 3, [0.5, 0.5])
+
+
+def test_the_served_certificate_is_read_without_a_client_certificate_or_trust(ca, server):
+    served = pki.load_certificates(open(os.path.join(ca, "issued", "server", "cert.pem"), "rb").read(), "cert")[0]
+    read = probe.served_certificate("127.0.0.1", server.port, "localhost")
+    assert read == {"serial": pki.serial_text(served), "not_after": f"{pki.not_after(served):%Y-%m-%dT%H:%M:%SZ}", "error": None}
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    nothing = probe.served_certificate("127.0.0.1", port, "localhost", timeout=2)
+    assert nothing["serial"] is None and nothing["error"].startswith("ConnectionRefusedError")
+
+
+def test_each_endpoint_is_called_until_it_refuses_a_revoked_certificate_and_the_refusal_is_timed(ca):
+    """A server that reloads the new CRL two seconds in, and one that already has it."""
+    bundle = os.path.join(ca, "ca-bundle.pem")
+    client_cert, client_key = issue(ca, "compromised", profile="client")
+    server_cert, server_key = issue(ca, "server", profile="server")
+    old_crl = publish_crls(ca)
+    late = MTLSServer(server_cert, server_key, bundle, crl=old_crl)
+    started = time.time()
+    revocation.revoke(ca, [revocation.RevokeRequest(name="compromised", reason=pki.RevocationReason.KEY_COMPROMISE)], CAKeys(), pki.utcnow())
+    new_crl = publish_crls(ca)
+    early = MTLSServer(server_cert, server_key, bundle, crl=new_crl)
+    endpoint = {"kind": "app", "service": "api", "server_name": "localhost", "path": "/", "address": "127.0.0.1", "label": None}
+    endpoints = [dict(endpoint, host="late", port=late.port), dict(endpoint, host="early", port=early.port)]
+    reloaded = MTLSServer(server_cert, server_key, bundle, crl=new_crl)
+    reloaded.close()
+    threading.Timer(2.0, lambda: setattr(late, "context", reloaded.context)).start()  # a new context, as an app's reload makes
+    try:
+        records = probe.until_refused(endpoints, bundle, client_cert, client_key, started, wait=10, interval=0.1)
+    finally:
+        late.close()
+        early.close()
+    assert [(r["host"], r["label"], r["refused"], r["client"]) for r in records] == [
+        ("late", f"app api:{late.port}", True, "refused"), ("early", f"app api:{early.port}", True, "refused")]
+    assert 2.0 <= records[0]["seconds"] < 6 and records[0]["attempts"] > 1
+    assert records[1]["seconds"] < 2.0 and records[1]["attempts"] == 1
+
+
+def test_an_endpoint_that_keeps_accepting_is_reported_after_the_wait(ca, server):
+    cert, key = issue(ca, "still-good", profile="client")
+    endpoint = {"host": "web-1", "address": "127.0.0.1", "kind": "app", "service": "api", "port": server.port, "server_name": "localhost", "path": "/",
+                "label": "app api"}
+    record, = probe.until_refused([endpoint], os.path.join(ca, "ca-bundle.pem"), cert, key, time.time(), wait=0.5, interval=0.1)
+    assert (record["refused"], record["client"], record["seconds"]) == (False, "accepted", None) and record["attempts"] >= 2
 
 
 def test_memory_files_fall_back_to_a_private_directory_removed_afterwards(monkeypatch):
