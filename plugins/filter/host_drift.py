@@ -17,7 +17,7 @@ author: mtls.fleet developers (@mtls-fleet)
 positional: record, host, services, trust_domain
 options:
   _input:
-    description: The host's M(mtls.fleet.certificate_info) result, read with O(mtls.fleet.certificate_info#module:served).
+    description: The host's M(mtls.fleet.certificate_info) result, read with O(mtls.fleet.certificate_info#module:endpoints).
     type: dict
     required: true
   record:

@@ -108,7 +108,8 @@ def revocation_timing(records_by_host, missed, replaced_next_update, now):
             rows.append((host, "%s %s" % (record["host"], record["label"]), "%.2f s" % record["seconds"] if record["refused"] else "still accepted"))
             if record["refused"]:
                 measured.append((record["seconds"], "%s %s" % (record["host"], record["label"])))
-    lines = render(("REVOKED HOST", "ENDPOINT", "REFUSED AFTER"), rows) if rows else []
+    lines = render(("REVOKED HOST", "ENDPOINT", "REFUSED AFTER"), rows) if rows else [
+        "No revoked certificate belongs to an inventory host (revoked by serial or name), so no refusal was timed"]
     if measured:
         slowest = max(measured)
         lines.append("%d endpoint refusals timed from the revocation's start; the fleet's slowest: %.2f s (%s)" % (len(measured), slowest[0], slowest[1]))

@@ -106,3 +106,5 @@ def test_revocation_timing_shows_each_refusal_the_slowest_and_who_missed_the_crl
                 "web-1": {"mtls_revoke_published": True}, "web-9": {}}
     table = revocation_timing(hostvars, ["client-1", "web-1", "web-9"], ["client-1"], {"replaced_next_update": None})
     assert table[-1] == "web-9 did not get the new CRLs (unreachable or failed): it accepts the revoked certificates until it does"
+    assert tables.revocation_timing([], [], None, now) == [
+        "No revoked certificate belongs to an inventory host (revoked by serial or name), so no refusal was timed"]
