@@ -45,7 +45,7 @@ def record(ca_path: str, event: str, fields: dict, issuer: pki.Issuer, now, vouc
     appended = []
     if not lines:  # what the event itself records is not part of what was there before
         before = _inventory(ca_path, skip={c["serial"] for c in fields.get("certificates", [])} | {r["serial"] for r in fields.get("revoked", [])})
-        appended.append(_entry(1, GENESIS, "started", before, issuer, now, _current_cas(ca_path)))
+        appended.append(_entry(1, GENESIS, "started", before, issuer, now, current_cas(ca_path)))
         lines = [appended[0]]
     entry = _entry(len(lines) + 1, _digest(lines[-1]), event, fields, issuer, now, vouch)
     appended.append(entry)
@@ -137,16 +137,12 @@ def certificate_fields(name, cert, host, status, reason=None) -> dict:
             "not_after": f"{pki.not_after(cert):%Y-%m-%dT%H:%M:%SZ}", "fingerprint_sha256": pki.fingerprint(cert)}
 
 
-def _current_cas(ca_path: str) -> list:
+def current_cas(ca_path: str) -> list:
+    """Every CA certificate of the directory now (active, next, previous, and the bundle's roots):
+    the signers the verifier trusts first, and what a rollover step vouches for before and after it."""
     cas = [cert for cert, _key in authority.known_cas(ca_path, None)]
     bundle = read_file(os.path.join(ca_path, authority.BUNDLE))
     return cas + (pki.load_certificates(bundle, authority.BUNDLE) if bundle else [])
-
-
-def current_cas(ca_path: str) -> list:
-    """Every CA certificate of the directory now (active, next, previous, and the bundle's roots):
-    what a rollover step vouches for before and after it changes them."""
-    return _current_cas(ca_path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,8 +178,9 @@ class Verdict:
         return f"BROKEN at line {self.broken_at}: {self.problem}; {kept}"
 
 
-def verify(ca_path: str) -> Verdict:
-    """Check every line of the ledger; stop at the first that does not verify."""
+def verify(ca_path: str, inventory: dict | None = None) -> Verdict:
+    """Check every line of the ledger; stop at the first that does not verify. inventory: the
+    directory's store and revocations (_inventory), when the caller already read them."""
     content = read_file(path_of(ca_path))
     if content is None:
         return Verdict(exists=False)
@@ -203,7 +200,7 @@ def verify(ca_path: str) -> Verdict:
         verdict.since = verdict.since or entry["time"]
     if torn:
         return _broken(verdict, torn, "the last line is incomplete (a write was interrupted or the file was cut)")
-    verdict.unrecorded = _unrecorded(ca_path, verdict)
+    verdict.unrecorded = _unrecorded(inventory or _inventory(ca_path), verdict)
     return verdict
 
 
@@ -235,7 +232,7 @@ def _line_problem(entry, number, previous) -> str | None:
 def _trusted_signers(ca_path, entries) -> dict:
     """{fingerprint: certificate} of the keys allowed to sign: the directory's CAs, and every CA
     vouched for by an entry one of them signed (until nothing new is vouched for)."""
-    trusted = {pki.fingerprint(cert): cert for cert in _current_cas(ca_path)}
+    trusted = {pki.fingerprint(cert): cert for cert in current_cas(ca_path)}
     pending = [entry for entry in entries if entry.get("cas")]
     grew = True
     while grew:
@@ -279,14 +276,14 @@ def _learn(verdict, entry) -> None:
         verdict.revoked[revoked["serial"]] = {"name": revoked.get("name"), "reason": revoked.get("reason"), "time": entry["time"]}
 
 
-def _unrecorded(ca_path, verdict) -> list:
+def _unrecorded(inventory, verdict) -> list:
     """The store's certificates and revocations the ledger does not name: lines cut from its end,
     or a change made without mtls.fleet."""
     found = []
-    for cert in _inventory(ca_path)["certificates"]:
+    for cert in inventory["certificates"]:
         if cert["serial"] not in verdict.issued:
             found.append(f"certificate {cert['name']} (serial {cert['serial']}) is in the store but not in the ledger")
-    for revoked in _inventory(ca_path)["revoked"]:
+    for revoked in inventory["revoked"]:
         if revoked["serial"] not in verdict.revoked:
             found.append(f"the revocation of serial {revoked['serial']} is in revoked.json but not in the ledger")
     return found
@@ -295,10 +292,11 @@ def _unrecorded(ca_path, verdict) -> list:
 def store_record(ca_path: str) -> dict:
     """What report compares served and installed certificates with: the ledger's verdict, every
     serial it says was issued or revoked, and the store's current certificate of each name."""
-    verdict = verify(ca_path)
-    current = {c["name"]: {"serial": c["serial"], "host": c["host"]} for c in _inventory(ca_path)["certificates"]}
+    inventory = _inventory(ca_path)
+    verdict = verify(ca_path, inventory)
+    current = {c["name"]: {"serial": c["serial"], "host": c["host"]} for c in inventory["certificates"]}
     issued = dict(verdict.issued) if verdict.exists else {}
     if not verdict.exists:  # a directory that has not issued since 0.4.0: its store is all it knows
         issued = {c["serial"]: {"name": name, "host": c["host"], "status": "found", "time": None} for name, c in current.items()}
-    revoked = {r["serial"]: {"name": r.get("name"), "reason": r.get("reason")} for r in revocation.read_revocations(ca_path)}
+    revoked = {r["serial"]: {"name": r["name"], "reason": r["reason"]} for r in inventory["revoked"]}
     return {"ledger": verdict.result(), "issued": issued, "revoked": revoked, "current": current}

@@ -180,3 +180,14 @@ def test_every_key_type_signs_and_verifies():
         signature = pki.sign_data(issuer.key, b"entry")
         assert pki.verify_data(issuer.cert, signature, b"entry")
         assert not pki.verify_data(issuer.cert, signature, b"entrY")
+
+
+def test_the_record_report_compares_with(tmp_path):
+    path = ca_with_history(tmp_path)
+    record = ledger.store_record(path)
+    web = pki.load_certificates(open(os.path.join(path, "issued", "web", "cert.pem"), "rb").read(), "web")[0]
+    api = pki.load_certificates(open(os.path.join(path, "issued", "api", "cert.pem"), "rb").read(), "api")[0]
+    assert record["current"] == {"api": {"serial": pki.serial_text(api), "host": "api-1"}, "web": {"serial": pki.serial_text(web), "host": "web-1"}}
+    assert record["revoked"] == {pki.serial_text(api): {"name": "api", "reason": "key_compromise"}}
+    assert pki.serial_text(web) in record["issued"] and len(record["issued"]) == 3
+    assert record["ledger"]["intact"] and record["ledger"]["summary"].startswith("intact since")
