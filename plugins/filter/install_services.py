@@ -12,7 +12,8 @@ description:
     M(mtls.fleet.certificates) (run with C(return_content=true)) into the
     O(mtls.fleet.certificate_files#module:services) entries of M(mtls.fleet.certificate_files)
     - each service's directory C(<certs_dir>/<service>), its certificate, its key, the group that
-    may read the key and the key's mode (0600, or 0640 for a group other than root).
+    may read the key, the key's mode (0600, or 0640 for a group other than root) and the other
+    formats it asks for (C(formats)).
   - Keys made on the CA host come from O(private_keys), by their path on the CA host. Keys kept on
     the host have none; their next key's path comes from O(next_keys).
 author: mtls.fleet developers (@mtls-fleet)
@@ -83,6 +84,7 @@ def install_services(services, requests, issued, certs_dir, private_keys=None, n
             "next_key_path": next_keys[index]["next_path"] if next_keys else None,
             "group": group,
             "key_mode": "0600" if group == "root" else "0640",
+            "formats": list(service.get("formats") or []),
         })
     return entries
 

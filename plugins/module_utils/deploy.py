@@ -1,7 +1,8 @@
 # Copyright (c) mtls.fleet contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Install a host's certificate generation: per service, a directory holding key.pem,
-cert.pem (leaf + intermediates) and ca-bundle.pem. No Ansible imports.
+cert.pem (leaf + intermediates) and ca-bundle.pem, and the other formats the service asks for
+(keystores.py: HAProxy's combined.pem, Java's PKCS#12 stores). No Ansible imports.
 
 Everything is checked before anything is written (each certificate parses and matches the key
 it will be served with, including a key made on the host). Each service's directory is switched
@@ -18,11 +19,13 @@ import shutil
 import stat
 from dataclasses import dataclass
 
-from . import generations, locking, pki
+from . import generations, keystores, locking, pki
 from .files import FileBatch, FileError, read_file, require_safe_directory, set_owner_mode
 
 CERT_FILE, KEY_FILE, BUNDLE_FILE = "cert.pem", "key.pem", "ca-bundle.pem"
 DIRECTORY_MODE, PUBLIC_MODE = 0o750, 0o644
+# Files that hold the key (or open it): never looser than the service's key_mode.
+SECRET_FILES = (KEY_FILE, KEY_FILE + ".previous", keystores.COMBINED_FILE, keystores.KEYSTORE_FILE, keystores.PASSWORD_FILE)
 MISMATCH = "the certificate does not match its private key; refusing to install a pair nginx could not load"
 # Two runs installing on one host at once (two operators) wait for each other this long.
 HOST_LOCK_TIMEOUT = 60.0
@@ -38,6 +41,7 @@ class ServiceFiles:
     uid: int = -1
     gid: int = -1
     key_mode: int = 0o600
+    formats: tuple = ()  # keystores.FORMATS
 
 
 # A service's entry in the modules that install generations (certificate_files, host_transaction).
@@ -49,6 +53,7 @@ SERVICE_OPTIONS = dict(
     next_key_path=dict(type="path", no_log=False),
     group=dict(type="str", default="root"),
     key_mode=dict(type="str", default="0600", choices=["0600", "0640"]),
+    formats=dict(type="list", elements="str", default=[], choices=list(keystores.FORMATS)),
 )
 
 
@@ -60,7 +65,8 @@ def service_from_options(entry: dict) -> ServiceFiles:
         raise pki.PKIError(f"service {entry['name']!r}: group {entry['group']!r} does not exist on this host; create it or change the group") from None
     return ServiceFiles(name=entry["name"], directory=entry["path"], certificate=(entry["certificate"] or "").encode(),
                         private_key=entry["private_key"].encode() if entry["private_key"] else None,
-                        next_key_path=entry["next_key_path"], gid=gid, key_mode=int(entry["key_mode"], 8))
+                        next_key_path=entry["next_key_path"], gid=gid, key_mode=int(entry["key_mode"], 8),
+                        formats=tuple(entry.get("formats") or ()))
 
 
 def install(services, bundle: bytes, now, check_mode=False) -> list:
@@ -87,7 +93,7 @@ def _install(services, bundle, now, check_mode):
             generations.remove_leftovers(parent, DIRECTORY_MODE)
     try:
         for service, leaf, previous, layout, key_pem in plans:
-            wanted = _wanted_files(service, bundle, key_pem)
+            wanted = _wanted_files(service, bundle, key_pem, layout)
             replaced = sorted(name for name, (content, _mode) in wanted.items() if layout.read(name) != content)
             if replaced:
                 changed = True
@@ -226,8 +232,16 @@ def _generations(service):
     return generations.Generations(service.directory, DIRECTORY_MODE, uid=0)
 
 
-def _wanted_files(service, bundle, key) -> dict:
-    return {KEY_FILE: (key, service.key_mode), CERT_FILE: (service.certificate, PUBLIC_MODE), BUNDLE_FILE: (bundle, PUBLIC_MODE)}
+def _wanted_files(service, bundle, key, layout) -> dict:
+    wanted = {KEY_FILE: (key, service.key_mode), CERT_FILE: (service.certificate, PUBLIC_MODE), BUNDLE_FILE: (bundle, PUBLIC_MODE)}
+    if "haproxy" in service.formats:
+        wanted[keystores.COMBINED_FILE] = (keystores.combined(key, service.certificate), service.key_mode)
+    if "pkcs12" in service.formats:
+        store, password = keystores.keystore(key, service.certificate, layout.read(keystores.KEYSTORE_FILE), layout.read(keystores.PASSWORD_FILE))
+        wanted[keystores.KEYSTORE_FILE] = (store, service.key_mode)
+        wanted[keystores.PASSWORD_FILE] = (password, service.key_mode)
+        wanted[keystores.TRUSTSTORE_FILE] = (keystores.truststore(bundle), PUBLIC_MODE)
+    return wanted
 
 
 def paths(service):
@@ -275,7 +289,7 @@ def _tighten_previous_keys(layout, service, check_mode) -> bool:
     group, 0600) holds for the old key too, which is still valid."""
     previous = layout.previous()
     changed = False
-    for name in (KEY_FILE, KEY_FILE + ".previous") if previous else ():
+    for name in SECRET_FILES if previous else ():
         path = os.path.join(previous, name)
         try:
             st = os.lstat(path)

@@ -69,10 +69,22 @@ options:
         type: str
         default: root
       key_mode:
-        description: Mode of the key file, V(0600) or V(0640).
+        description: Mode of the key file, V(0600) or V(0640) (and of the other files that hold or open the key).
         type: str
         default: "0600"
         choices: ["0600", "0640"]
+      formats:
+        description:
+          - More files in the generation, beside C(key.pem), C(cert.pem) and C(ca-bundle.pem), switched with them.
+          - V(haproxy) adds C(combined.pem) (the chain then the key, mode O(services[].key_mode)).
+          - V(pkcs12) adds C(keystore.p12) (the key and chain under the password in C(keystore.pass), both mode
+            O(services[].key_mode); kept as they are while they hold the same key and chain) and C(truststore.p12)
+            (the bundle's CAs as Java trusted certificates, 0644, no password).
+        type: list
+        elements: str
+        default: []
+        choices: [haproxy, pkcs12]
+        version_added: 0.5.0
   ca_bundle:
     description: PEM of the trust bundle, installed as C(ca-bundle.pem) next to each certificate. Required to install services.
     type: str

@@ -5,7 +5,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.mtls.fleet.plugins.filter.install_services import install_services
 
-SERVICES = [{"name": "web"}, {"name": "api", "group": "www-data"}]
+SERVICES = [{"name": "web"}, {"name": "api", "group": "www-data", "formats": ["pkcs12"]}]
 REQUESTS = [{"name": "web-1-web"}, {"name": "web-1-api"}]
 
 
@@ -16,14 +16,14 @@ def issued(key_paths=True):
           for r in REQUESTS)]}
 
 
-def test_central_keys_go_with_their_certificates_readable_by_the_service_group_only():
+def test_central_keys_go_with_their_certificates_readable_by_the_service_group_only_in_the_formats_asked_for():
     keys = {"/ca/issued/web-1-web/key.pem": "KEY web", "/ca/issued/web-1-api/key.pem": "KEY api"}
     entries = install_services(SERVICES, REQUESTS, issued(), "/etc/mtls", keys)
     assert entries == [
         {"name": "web", "path": "/etc/mtls/web", "certificate": "CERT web-1-web", "private_key": "KEY web", "next_key_path": None,
-         "group": "root", "key_mode": "0600"},
+         "group": "root", "key_mode": "0600", "formats": []},
         {"name": "api", "path": "/etc/mtls/api", "certificate": "CERT web-1-api", "private_key": "KEY api", "next_key_path": None,
-         "group": "www-data", "key_mode": "0640"},
+         "group": "www-data", "key_mode": "0640", "formats": ["pkcs12"]},
     ]
 
 
