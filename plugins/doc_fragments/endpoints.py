@@ -10,17 +10,17 @@ class ModuleDocFragment:
 options:
   endpoints:
     description:
-      - mTLS endpoints, nginx servers and apps alike, as P(mtls.fleet.endpoints#filter) lists them.
+      - mTLS endpoints, nginx servers, apps, HAProxy frontends and PostgreSQL alike, as P(mtls.fleet.endpoints#filter) lists them.
       - The host's own, or for M(mtls.fleet.revocation_check) the other hosts'.
     type: list
     elements: dict
     default: []
     suboptions:
       kind:
-        description: V(nginx) or V(app).
+        description: V(nginx), V(app), V(haproxy) (all HTTPS) or V(postgresql) (a login over PostgreSQL's TLS).
         type: str
         required: true
-        choices: [nginx, app]
+        choices: [nginx, app, haproxy, postgresql]
       service:
         description: The identity it serves.
         type: str
@@ -54,4 +54,12 @@ options:
           - Where other hosts reach it. M(mtls.fleet.revocation_check) calls it there; modules that
             call a host's own endpoints call them on 127.0.0.1 and ignore it.
         type: str
+      user:
+        description: V(postgresql) endpoints, the role the identity logs in as (its certificate's name must map to it).
+        type: str
+        default: ""
+      database:
+        description: V(postgresql) endpoints, the database it logs in to.
+        type: str
+        default: ""
 """

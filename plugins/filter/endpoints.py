@@ -5,16 +5,18 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: endpoints
-short_description: Every mTLS endpoint of some hosts, nginx servers and apps alike
+short_description: Every mTLS endpoint of some hosts, nginx servers, apps, HAProxy and PostgreSQL alike
 version_added: 0.3.0
 description:
   - Returns one record per mTLS endpoint the given hosts serve, in one shape, so the smoke check,
     the rotation health gate, revocation and rollover checks treat an nginx server and an app
     that terminates mTLS itself the same way.
-  - A host contributes its C(mtls_nginx_servers) when it is in the nginx group and its
-    C(mtls_app_endpoints) when it is in the apps group.
+  - A host contributes its C(mtls_nginx_servers) when it is in the nginx group, its
+    C(mtls_app_endpoints) when it is in the apps group, its C(mtls_haproxy_frontends) when it is in
+    the HAProxy group and its PostgreSQL server (C(mtls_postgresql_service), C(mtls_postgresql_port))
+    when it is in the PostgreSQL group.
 author: mtls.fleet developers (@mtls-fleet)
-positional: hosts, nginx_hosts, app_hosts
+positional: hosts, nginx_hosts, app_hosts, haproxy_hosts, postgresql_hosts
 options:
   _input:
     description: C(hostvars).
@@ -35,6 +37,18 @@ options:
     type: list
     elements: str
     required: true
+  haproxy_hosts:
+    description: The hosts of the HAProxy group.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.5.0
+  postgresql_hosts:
+    description: The hosts of the PostgreSQL group.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.5.0
 """
 
 EXAMPLES = r"""
@@ -44,17 +58,24 @@ endpoints: "{{ hostvars | mtls.fleet.endpoints([inventory_hostname], groups['mtl
 RETURN = r"""
 _value:
   description:
-    - One record per endpoint, nginx servers first, with C(host), C(kind) (V(nginx) or V(app)),
+    - One record per endpoint, nginx servers first, with C(host), C(kind) (V(nginx), V(app), V(haproxy) or V(postgresql)),
       C(service) (the identity it serves), C(port), C(server_name) (the name clients dial), C(path),
       C(status) (the HTTP status to expect, or V(null) for any answer that accepted the client),
       C(identity) (which of the host's own identities probes it), C(label) and C(address) (where other hosts
-      reach it, the host's C(ansible_host) or else its name).
+      reach it, the host's C(ansible_host) or else its name); PostgreSQL's also C(user) and C(database) (the role
+      and database the host's own identity logs in to, to prove it).
   type: list
   elements: dict
 """
 
 
-def endpoints(hostvars, hosts, nginx_hosts, app_hosts):
+# The role and database a PostgreSQL host's own identity logs in to, to prove its server; the
+# mtls_postgresql role's pg_ident.conf maps that identity to this role and creates it.
+POSTGRESQL_PROBE_ROLE = "mtls_fleet_probe"
+POSTGRESQL_PORT = 5432
+
+
+def endpoints(hostvars, hosts, nginx_hosts, app_hosts, haproxy_hosts=(), postgresql_hosts=()):
     found = []
     for host in hosts:
         facts = hostvars[host]
@@ -66,6 +87,13 @@ def endpoints(hostvars, hosts, nginx_hosts, app_hosts):
             for endpoint in facts.get("mtls_app_endpoints") or []:
                 found.append(_record(facts, host, "app", service, endpoint["port"], endpoint.get("server_name"), endpoint.get("path") or "/",
                                      endpoint.get("status"), endpoint.get("identity")))
+        if host in haproxy_hosts:
+            for frontend in facts.get("mtls_haproxy_frontends") or []:
+                found.append(_record(facts, host, "haproxy", frontend["service"], frontend["listen"], frontend.get("server_name"), "/", None, None))
+        if host in postgresql_hosts and facts.get("mtls_postgresql_service"):
+            record = _record(facts, host, "postgresql", facts["mtls_postgresql_service"], facts.get("mtls_postgresql_port") or POSTGRESQL_PORT,
+                             facts.get("mtls_postgresql_server_name"), "/", None, None)
+            found.append(dict(record, user=POSTGRESQL_PROBE_ROLE, database="postgres"))
     return found
 
 

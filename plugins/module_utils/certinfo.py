@@ -82,7 +82,8 @@ def report(params: dict, now, files=HostFiles) -> dict:
     crl = crl_facts(params["crl_path"], now, files) if params["crl_path"] else None
     cas = ca_facts(roots or (), chains, now)
     served = [dict(endpoint, label=endpoint["label"] or f"{endpoint['kind']} {endpoint['service']}:{endpoint['port']}",
-                   **probe.served_certificate("127.0.0.1", endpoint["port"], endpoint["server_name"])) for endpoint in params.get("endpoints") or []]
+                   **probe.served_certificate("127.0.0.1", endpoint["port"], endpoint["server_name"],
+                                              postgresql=endpoint["kind"] == "postgresql")) for endpoint in params.get("endpoints") or []]
     return dict(changed=False, certificates=reports, cas=cas, served=served, **({"crl": crl} if crl else {}))
 
 

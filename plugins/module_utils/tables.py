@@ -40,11 +40,16 @@ def fleet(records_by_host):
         result = record.get("outcome") or "-"
         probes = [probe for probe in record.get("probes") or [] if probe.get("serial")]
         rows += [(host, "%s/%s" % (probe["kind"], probe["service"]), probe["port"], short_serial(probe["serial"]), probe["not_after"],
-                  "%s, HTTP %s %s" % (result, probe["status"], probe["tls_version"])) for probe in probes]
+                  "%s, %s %s" % (result, answer(probe), probe["tls_version"])) for probe in probes]
         if not probes:
             rows += [(host, "files/%s" % service["name"], None, short_serial(service.get("serial")), service.get("not_after"), result)
                      for service in record.get("services") or []]
     return render(("HOST", "ENDPOINT", "PORT", "SERIAL", "NOT AFTER", "RESULT"), rows)
+
+
+def answer(probe):
+    """How an endpoint answered the probe: HTTP 200, or PostgreSQL's login ready."""
+    return "login %s" % probe["status"] if probe.get("kind") == "postgresql" else "HTTP %s" % probe["status"]
 
 
 def rotation_plan(hosts, issued):

@@ -7,10 +7,11 @@ host half-done between them) happens here in one process on the host:
 
 1. every problem of the host is found before anything changes (all at once);
 2. what differs is written: the services' generations (one rename each), the CRLs, nginx's file
-   (checked by nginx -t as a candidate first), the app's links and environment file;
-3. nginx reloads and the app reloads or restarts only when something they read changed, or when
-   an endpoint serves another serial than the one installed (a host a killed run left between
-   generations is converged, not failed);
+   (checked by nginx -t as a candidate first), the app's links and environment file, the other
+   servers' files (HAProxy, PostgreSQL: each checked by its own command once written);
+3. nginx and the other servers reload, and the app reloads or restarts, only when something they
+   read changed, or when an endpoint serves another serial than the one installed (a host a
+   killed run left between generations is converged, not failed);
 4. every endpoint must answer over mTLS with the host's own identity and serve the serial
    installed; an app without endpoints is judged by its unit staying up;
 5. any failure puts the previous generation, nginx file and environment file back, reloads or
@@ -38,7 +39,7 @@ PROBE_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class Endpoint:
-    kind: str  # nginx | app
+    kind: str  # nginx | app | haproxy | postgresql
     service: str  # the identity it serves
     port: int
     server_name: str
@@ -46,6 +47,8 @@ class Endpoint:
     status: int | None = None
     identity: str = ""  # which of the host's identities probes it
     label: str = ""
+    user: str = ""  # postgresql: the role and database the identity logs in to
+    database: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,26 @@ class AppPart:
     settle_seconds: float = 5.0
 
 
+@dataclass(frozen=True)
+class ConfigFile:
+    path: str
+    content: bytes
+    mode: int = CONFIG_MODE
+    gid: int = 0
+
+
+@dataclass(frozen=True)
+class ServerPart:
+    """A server beside nginx (HAProxy, PostgreSQL): its files, the command that checks them once
+    written (before anything reads them), and the unit that reloads to read them."""
+
+    kind: str  # haproxy | postgresql: its endpoints' kind
+    unit: str
+    files: tuple  # ConfigFile
+    check: tuple = ()  # argv; a non-zero exit puts the files back
+    restart_files: tuple = ()  # paths of settings it reads only at start (PostgreSQL's listen_addresses)
+
+
 @dataclass
 class Desired:
     certs_dir: str
@@ -76,6 +99,7 @@ class Desired:
     crl_path: str | None = None
     nginx: NginxPart | None = None
     app: AppPart | None = None
+    servers: tuple = ()  # ServerPart
     endpoints: list = field(default_factory=list)
 
 
@@ -100,20 +124,25 @@ class Host:
 
 
 def reloads(nginx: bool, app_unit: bool, services_changed: bool, crl_changed: bool, nginx_changed: bool, app_changed: bool,
-            stale_kinds=()) -> dict:
-    """Which daemons must read their files again: nginx when its file, a certificate or the CRLs
-    changed; the app (if it has a unit) when a certificate, the CRLs or its own files changed;
-    either when one of its endpoints serves another serial than the one installed."""
-    return {
+            stale_kinds=(), servers_changed=None) -> dict:
+    """Which daemons must read their files again: nginx and each other server (servers_changed:
+    {kind: its files changed}) when its files, a certificate or the CRLs changed; the app (if it
+    has a unit) when a certificate, the CRLs or its own files changed; any of them when one of its
+    endpoints serves another serial than the one installed."""
+    wanted = {
         "nginx": nginx and (nginx_changed or services_changed or crl_changed or "nginx" in stale_kinds),
         "app": app_unit and (services_changed or crl_changed or app_changed or "app" in stale_kinds),
     }
+    for kind, changed in (servers_changed or {}).items():
+        wanted[kind] = changed or services_changed or crl_changed or kind in stale_kinds
+    return wanted
 
 
 def probe_problem(endpoint: Endpoint, result: dict, expected_serial: str | None) -> str | None:
     """Why this probe result does not prove the endpoint serves expected_serial to the host's own
     identity, or None."""
-    where = f"{endpoint.label or endpoint.kind}: https://{endpoint.server_name}:{endpoint.port}{endpoint.path} (via 127.0.0.1)"
+    scheme_and_path = ("postgresql://", f"/{endpoint.database}") if endpoint.kind == "postgresql" else ("https://", endpoint.path)
+    where = f"{endpoint.label or endpoint.kind}: {scheme_and_path[0]}{endpoint.server_name}:{endpoint.port}{scheme_and_path[1]} (via 127.0.0.1)"
     if result.get("serial") is None:
         return f"{where}: no TLS answer ({result.get('error')})"
     if expected_serial and result["serial"] != expected_serial.upper():
@@ -127,8 +156,9 @@ def probe_problem(endpoint: Endpoint, result: dict, expected_serial: str | None)
 
 def wrote(record: dict) -> bool:
     """Whether the transaction wrote anything a daemon reads (a generation switched, the CRLs,
-    nginx's file, the app's files)."""
-    return bool(record["switched"]) or record["crl_changed"] or record["nginx_changed"] or record["app_changed"]
+    nginx's file, the app's files, another server's files)."""
+    return bool(record["switched"]) or record["crl_changed"] or record["nginx_changed"] or record["app_changed"] or \
+        any(record["servers_changed"].values())
 
 
 def changed_anything(record: dict) -> bool:
@@ -158,9 +188,13 @@ class Transaction:
         self.host = host
         self.now = now or pki.utcnow()
         self.record = {"services": [], "switched": [], "crl_changed": False, "nginx_changed": False, "app_changed": False,
-                       "reloaded": {"nginx": False, "app": False}, "probes": [], "stale": [], "outcome": None, "cause": None}
+                       "servers_changed": {part.kind: False for part in desired.servers},
+                       "reloaded": {"nginx": False, "app": False, **{part.kind: False for part in desired.servers}},
+                       "probes": [], "stale": [], "outcome": None, "cause": None}
         self._nginx_before = None
         self._env_before = None
+        self._servers_before = []  # (ConfigFile, content before) of each server file this run wrote
+        self._restart = set()  # kinds whose written files need a restart, not a reload
         self._installed = []  # deploy results of services whose generation this run switched
 
     # -- converge ------------------------------------------------------------------------------
@@ -175,13 +209,13 @@ class Transaction:
         record = self.record
         changed = changed_anything(record)
         wanted = reloads(desired.nginx is not None, bool(desired.app and desired.app.unit), bool(self._installed),
-                         record["crl_changed"], record["nginx_changed"], record["app_changed"])
+                         record["crl_changed"], record["nginx_changed"], record["app_changed"], servers_changed=record["servers_changed"])
         if not any(wanted.values()):
             record["stale"] = self._stale_endpoints()
             if not record["stale"]:
                 return self._finish(outcome(changed, record["reloaded"], [], []), changed)
             wanted = reloads(desired.nginx is not None, bool(desired.app and desired.app.unit), False, False, False, False,
-                             {problem["kind"] for problem in record["stale"]})
+                             {problem["kind"] for problem in record["stale"]}, {part.kind: False for part in desired.servers})
         try:
             self._refresh(wanted)
         except OSError as exc:
@@ -215,6 +249,8 @@ class Transaction:
             self._write_nginx()
         if desired.app is not None:
             self._write_app()
+        for part in desired.servers:
+            self._write_server(part)
 
     def _write_nginx(self):
         nginx = self.desired.nginx
@@ -234,6 +270,24 @@ class Transaction:
             rc, out, err = self.host.run(["nginx", "-t", "-q"])
             if rc != 0:
                 raise pki.PKIError(f"nginx -t rejects the new {nginx.path}: {(err or out).strip()}")
+
+    def _write_server(self, part):
+        """Write what differs of the server's files, then check them with its own command: on a
+        refusal they go back (by _roll_back) before anything reads them."""
+        batch = FileBatch()
+        before = {config.path: read_file(config.path) for config in part.files}
+        written = [config for config in part.files if batch.add(config.path, config.content, config.mode, 0, config.gid)]
+        if not written:
+            return
+        self._servers_before += [(config, before[config.path]) for config in written]
+        batch.commit()
+        self.record["servers_changed"][part.kind] = True
+        if any(config.path in part.restart_files for config in written):
+            self._restart.add(part.kind)
+        if part.check:
+            rc, out, err = self.host.run(list(part.check))
+            if rc != 0:
+                raise pki.PKIError(f"{part.kind}: {' '.join(part.check)} rejects the new configuration: {(err or out).strip()[-2000:]}")
 
     def _write_app(self):
         app = self.desired.app
@@ -262,6 +316,10 @@ class Transaction:
         if wanted["nginx"]:
             self._systemctl("reload-or-restart", "nginx")
             self.record["reloaded"]["nginx"] = True
+        for part in self.desired.servers:
+            if wanted.get(part.kind):
+                self._systemctl("restart" if part.kind in self._restart else "reload", part.unit)
+                self.record["reloaded"][part.kind] = True
         if wanted["app"]:
             app = self.desired.app
             self._systemctl("reload-or-restart" if app.unit_action == "reload" else "restart", app.unit)
@@ -319,8 +377,10 @@ class Transaction:
             app = desired.app
             record["app_changed"] = bool(app_files.apply(app.directory, app.uid, app.gid, app.links, app.env_path, app.env_content,
                                                          check_mode=True))
+        for part in desired.servers:
+            record["servers_changed"][part.kind] = any(read_file(config.path) != config.content for config in part.files)
         record["reloaded"] = reloads(desired.nginx is not None, bool(desired.app and desired.app.unit), bool(record["switched"]),
-                                     record["crl_changed"], record["nginx_changed"], record["app_changed"])
+                                     record["crl_changed"], record["nginx_changed"], record["app_changed"], servers_changed=record["servers_changed"])
         changed = changed_anything(record)
         return self._finish("would change" if changed else "unchanged", changed)
 
@@ -358,11 +418,18 @@ class Transaction:
             except (FileError, OSError) as exc:
                 errors.append(f"putting the previous environment file back failed: {exc}")
         env_back = app is not None and self._env_before is not None and record["app_changed"]
+        for config, before in reversed(self._servers_before):
+            try:
+                self._put_back(config.path, before, config.mode, 0, config.gid)
+            except (FileError, OSError) as exc:
+                errors.append(f"putting the previous server file back failed ({config.path}): {exc}")
         # Whatever read the new files, or was reloaded with them, reads the old ones again.
         wanted = {
             "nginx": self.desired.nginx is not None and (bool(restored) or nginx_back or record["reloaded"]["nginx"]),
             "app": bool(app and app.unit) and (bool(restored) or env_back or record["reloaded"]["app"]),
         }
+        for part in self.desired.servers:
+            wanted[part.kind] = bool(restored) or record["reloaded"][part.kind]
         serials = self._serials()
         for result in restored:
             serials[result["name"]] = result["serial"]

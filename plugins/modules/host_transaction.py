@@ -80,10 +80,21 @@ options:
         type: str
         default: root
       key_mode:
-        description: Mode of the key file.
+        description: Mode of the key file (and of the other files that hold or open the key).
         type: str
         default: "0600"
         choices: ["0600", "0640"]
+      formats:
+        description:
+          - More files in the generation, beside C(key.pem), C(cert.pem) and C(ca-bundle.pem).
+          - V(haproxy) adds C(combined.pem) (the chain then the key, mode O(services[].key_mode)).
+          - V(pkcs12) adds C(keystore.p12) (the key and chain under the password in C(keystore.pass), both mode
+            O(services[].key_mode)) and C(truststore.p12) (the bundle's CAs as Java trusted certificates, 0644, no password).
+        type: list
+        elements: str
+        default: []
+        choices: [haproxy, pkcs12]
+        version_added: 0.5.0
   ca_bundle:
     description: PEM of the trust bundle. Required when a service has a certificate.
     type: str
@@ -156,6 +167,61 @@ options:
         description: How long the unit of an app without endpoints must stay up after its reload or restart.
         type: float
         default: 5.0
+  servers:
+    description:
+      - Servers beside nginx that serve the host's certificates (the P(mtls.fleet.mtls_haproxy#role) and
+        P(mtls.fleet.mtls_postgresql#role) roles' parts), at most one of each kind.
+      - Their files are written when they differ, then O(servers[].check) runs; a non-zero exit puts them back before anything
+        reads them. The unit reloads when its files, a certificate or the CRLs changed.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.5.0
+    suboptions:
+      kind:
+        description: Which server; its endpoints in O(endpoints) have this C(kind).
+        type: str
+        required: true
+        choices: [haproxy, postgresql]
+      unit:
+        description: Its systemd unit, reloaded with C(systemctl reload).
+        type: str
+        required: true
+      files:
+        description: Its configuration files.
+        type: list
+        elements: dict
+        required: true
+        suboptions:
+          path:
+            description: Where the file goes.
+            type: path
+            required: true
+          content:
+            description: Its content.
+            type: str
+            required: true
+          mode:
+            description: Its mode (owner root).
+            type: str
+            default: "0644"
+            choices: ["0644", "0640", "0600"]
+          group:
+            description: Its group.
+            type: str
+            default: root
+      check:
+        description: A command (argv) that checks the files once written, such as C(haproxy -c -f FILE).
+        type: list
+        elements: str
+        default: []
+      restart_files:
+        description:
+          - Those of O(servers[].files) that hold settings the server reads only when it starts (PostgreSQL's C(listen_addresses));
+            when one of them changed, the unit restarts instead of reloading.
+        type: list
+        elements: path
+        default: []
   state:
     description: V(present) converges; V(previous) serves the O(services)' previous generations again.
     type: str
@@ -238,12 +304,16 @@ nginx_changed:
   description: Whether nginx's file changed.
   returned: always
   type: bool
+servers_changed:
+  description: Per server kind of O(servers), whether its files changed.
+  returned: always
+  type: dict
 app_changed:
   description: Whether the app's links or environment file changed.
   returned: always
   type: bool
 reloaded:
-  description: Whether nginx and the app were reloaded or restarted (C(nginx), C(app)).
+  description: Whether nginx, the app and each of O(servers) were reloaded or restarted (C(nginx), C(app), C(haproxy), C(postgresql)).
   returned: always
   type: dict
 stale:
@@ -290,6 +360,17 @@ APP = dict(
 )
 
 
+SERVER = dict(
+    kind=dict(type="str", required=True, choices=["haproxy", "postgresql"]),
+    unit=dict(type="str", required=True),
+    files=dict(type="list", elements="dict", required=True,
+               options=dict(path=dict(type="path", required=True), content=dict(type="str", required=True),
+                            mode=dict(type="str", default="0644", choices=["0644", "0640", "0600"]), group=dict(type="str", default="root"))),
+    check=dict(type="list", elements="str", default=[]),
+    restart_files=dict(type="list", elements="path", default=[]),
+)
+
+
 class RealHost(transaction.Host):
     def __init__(self, run_command):
         self._run_command = run_command
@@ -298,7 +379,8 @@ class RealHost(transaction.Host):
         return self._run_command(argv)
 
     def probe(self, endpoint, bundle, cert, key):
-        return probe.probe("127.0.0.1", endpoint.port, endpoint.server_name, bundle, cert, key, endpoint.path, timeout=5.0)
+        login = {"user": endpoint.user, "database": endpoint.database} if endpoint.kind == "postgresql" else None
+        return probe.probe("127.0.0.1", endpoint.port, endpoint.server_name, bundle, cert, key, endpoint.path, timeout=5.0, postgresql=login)
 
     def unit_state(self, name):
         _rc, out, _err = self.run(["systemctl", "show", f"--property={','.join(unit_health.PROPERTIES)}", "--", name])
@@ -315,6 +397,7 @@ def main():
             crl_path=dict(type="path"),
             nginx=dict(type="dict", options=dict(path=dict(type="path", required=True), content=dict(type="str", required=True))),
             app=dict(type="dict", options=APP),
+            servers=dict(type="list", elements="dict", default=[], options=SERVER),
             endpoints=dict(type="list", elements="dict", default=[], options=probe.ENDPOINT_OPTIONS),
             state=dict(type="str", default="present", choices=["present", "previous"]),
             installed=dict(type="list", elements="str", default=[]),
@@ -413,9 +496,10 @@ def _desired(params):
         crl_path=params["crl_path"],
         nginx=transaction.NginxPart(nginx["path"], _text(nginx["content"])) if nginx else None,
         app=_app(app) if app else None,
+        servers=tuple(_server(server) for server in params["servers"]),
         endpoints=[transaction.Endpoint(kind=e["kind"], service=e["service"], port=e["port"], server_name=e["server_name"],
                                         path=e["path"], status=e["status"], identity=e["identity"] or e["service"],
-                                        label=e["label"] or f"{e['kind']} {e['service']}:{e['port']}")
+                                        label=e["label"] or f"{e['kind']} {e['service']}:{e['port']}", user=e["user"], database=e["database"])
                    for e in params["endpoints"]],
     )
 
@@ -435,6 +519,16 @@ def _app(app):
         links={link["name"]: link["target"] for link in app["links"]}, env_path=app["env_path"], env_content=_text(app["env_content"]),
         unit=app["unit"], unit_action=app["unit_action"], settle_seconds=app["settle_seconds"],
     )
+
+
+def _server(server):
+    kinds = server["kind"]
+    files = tuple(transaction.ConfigFile(path=entry["path"], content=_text(entry["content"]), mode=int(entry["mode"], 8),
+                                         gid=_id_of(f"servers[{kinds}].files.group", entry["group"], grp.getgrnam, "gr_gid",
+                                                    "create the group, or name another"))
+                  for entry in server["files"])
+    return transaction.ServerPart(kind=server["kind"], unit=server["unit"], files=files, check=tuple(server["check"]),
+                                  restart_files=tuple(server["restart_files"]))
 
 
 def _id_of(field, value, lookup, attribute, fix):

@@ -65,6 +65,22 @@ options:
         or a TLS alert).
     type: str
     choices: [accepted, refused]
+  postgresql:
+    description:
+      - Call a PostgreSQL server instead of HTTPS - its SSLRequest, the handshake, then a login; it accepted the client
+        when the login reached "ready for query", and refused it with an authorization error (SQLSTATE 28000) or a TLS alert.
+      - O(url_path) and O(expect_status) do not apply.
+    type: dict
+    version_added: 0.5.0
+    suboptions:
+      user:
+        description: The role to log in as.
+        type: str
+        required: true
+      database:
+        description: The database.
+        type: str
+        default: postgres
 """
 
 EXAMPLES = r"""
@@ -85,9 +101,9 @@ ok:
   returned: always
   type: bool
 status:
-  description: HTTP status of the response.
+  description: HTTP status of the response; with O(postgresql), V(ready) once logged in.
   returned: always
-  type: int
+  type: raw
 serial:
   description: Serial of the certificate the server served.
   returned: always
@@ -138,13 +154,15 @@ def main():
             expect_status=dict(type="int"),
             expect_serial=dict(type="str"),
             expect_client=dict(type="str", choices=["accepted", "refused"]),
+            postgresql=dict(type="dict", options=dict(user=dict(type="str", required=True), database=dict(type="str", default="postgres"))),
         ),
         required_together=[("cert_path", "key_path")],
         supports_check_mode=True,
     )
     require_cryptography(module)
     p = module.params
-    result = probe.probe(p["host"], p["port"], p["server_name"], p["ca_bundle_path"], p["cert_path"], p["key_path"], p["url_path"], p["timeout"])
+    result = probe.probe(p["host"], p["port"], p["server_name"], p["ca_bundle_path"], p["cert_path"], p["key_path"], p["url_path"], p["timeout"],
+                         postgresql=p["postgresql"])
     where = f"https://{p['server_name']}:{p['port']}{p['url_path']} (via {p['host']})"
     if result["serial"] is None and (p["expect_status"] is not None or p["expect_serial"] or p["expect_client"] == "accepted"):
         module.fail_json(msg=f"{where}: no TLS answer ({result['error']})", client="unknown", **result)

@@ -1,8 +1,12 @@
-"""The endpoints filter: one shape for nginx servers and app endpoints, by group membership."""
+"""The endpoints filter: one shape for nginx servers, app endpoints, HAProxy frontends and PostgreSQL, by group membership."""
+
+import os
+
+import yaml
 
 from ansible_collections.mtls.fleet.plugins.filter.app_host_needs import app_host_needs
 from ansible_collections.mtls.fleet.plugins.filter.app_problems import app_problems
-from ansible_collections.mtls.fleet.plugins.filter.endpoints import endpoints
+from ansible_collections.mtls.fleet.plugins.filter.endpoints import POSTGRESQL_PROBE_ROLE, endpoints
 
 HOSTVARS = {
     "web-1": {"mtls_nginx_servers": [{"service": "web", "listen": 8443}],
@@ -82,3 +86,22 @@ def test_the_host_must_have_the_apps_user_group_and_unit_and_reload_only_when_th
     assert [(n.get("user"), n.get("group")) for n in needs] == [("svc", None), (None, "daemon")]
     assert needs[0]["missing"].startswith("mtls_app_user 'svc' does not exist on the host; create it")
     assert "unit_reload" not in str(app_host_needs("api", "api.service", "restart", "svc", "svc"))
+
+
+def test_haproxy_frontends_and_postgresql_are_endpoints_of_their_groups():
+    hostvars = {"edge-1": {"mtls_haproxy_frontends": [{"service": "edge", "listen": 8443}]},
+                "db-1": {"mtls_postgresql_service": "db", "ansible_host": "10.0.0.9"}}
+    found = endpoints(hostvars, ["edge-1", "db-1"], [], [], ["edge-1"], ["db-1"])
+    assert found == [
+        {"host": "edge-1", "kind": "haproxy", "service": "edge", "port": 8443, "server_name": "edge-1", "path": "/", "status": None,
+         "identity": "edge", "label": "haproxy edge:8443", "address": "edge-1"},
+        {"host": "db-1", "kind": "postgresql", "service": "db", "port": 5432, "server_name": "db-1", "path": "/", "status": None,
+         "identity": "db", "label": "postgresql db:5432", "address": "10.0.0.9", "user": "mtls_fleet_probe", "database": "postgres"},
+    ]
+    assert endpoints(hostvars, ["edge-1", "db-1"], [], []) == []
+
+
+def test_the_probe_logs_in_as_the_role_the_postgresql_role_maps_the_host_identity_to():
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..")
+    with open(os.path.join(root, "roles", "mtls_postgresql", "vars", "main.yml"), encoding="utf-8") as handle:
+        assert yaml.safe_load(handle)["__mtls_postgresql_probe_role"] == POSTGRESQL_PROBE_ROLE

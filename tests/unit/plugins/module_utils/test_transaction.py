@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from ansible_collections.mtls.fleet.plugins.module_utils import authority, deploy, pki, transaction, unit_health
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, deploy, pki, revocation, transaction, unit_health
 from ansible_collections.mtls.fleet.plugins.module_utils.custody import CAKeys
 
 
@@ -213,3 +213,116 @@ def test_an_endpoint_that_cannot_be_fixed_by_a_reload_fails_without_touching_any
     record = transaction.Transaction(desired(ca, certs, pair, tmp_path / "mtls.conf"), host).converge()
     assert record["outcome"] == "not serving" and record["failed"] and "no TLS answer" in record["cause"]
     assert "restored" not in record and (certs / "web" / "cert.pem").read_bytes() == pair[0]
+
+
+class ServerHost(FakeHost):
+    """A server beside nginx (HAProxy, PostgreSQL): its check reads the file it checks, as
+    `haproxy -c -f FILE` does, and refuses one holding `refuse`."""
+
+    def __init__(self, certs_dir, refuse=b"unknown-keyword"):
+        super().__init__(certs_dir)
+        self.refuse = refuse
+
+    def run(self, argv):
+        if argv[0] == "check":
+            self.commands.append(argv)
+            with open(argv[1], "rb") as handle:
+                refused = self.refuse in handle.read()
+            return (1, "", "[ALERT] config : parsing [haproxy.cfg:3] : unknown keyword") if refused else (0, "", "")
+        return super().run(argv)
+
+
+def with_server(ca, certs, cert_key, config, content, listen=None, listen_content=b"port = 5432\n"):
+    files = [transaction.ConfigFile(str(config), content)]
+    if listen is not None:
+        files.append(transaction.ConfigFile(str(listen), listen_content))
+    wanted = desired(ca, certs, cert_key)
+    wanted.servers = (transaction.ServerPart(kind="haproxy", unit="haproxy.service", files=tuple(files), check=("check", str(config)),
+                                             restart_files=(str(listen),) if listen is not None else ()),)
+    wanted.endpoints = [transaction.Endpoint("haproxy", "web", 8443, "web-1", identity="web", label="haproxy web:8443")]
+    return wanted
+
+
+def test_a_server_beside_nginx_is_written_checked_reloaded_and_proved_then_a_rerun_changes_nothing(ca, certs, tmp_path):
+    host = ServerHost(str(certs))
+    pair = issue(ca, "web")
+    record = transaction.Transaction(with_server(ca, certs, pair, tmp_path / "haproxy.cfg", b"frontend web\n"), host).converge()
+    assert record["outcome"] == "installed", record["cause"]
+    assert record["servers_changed"] == {"haproxy": True}
+    assert record["reloaded"] == {"nginx": False, "app": False, "haproxy": True}
+    assert ["check", str(tmp_path / "haproxy.cfg")] in host.commands and ["systemctl", "reload", "--", "haproxy.service"] in host.commands
+    assert record["probes"][0]["serial"] == serial_of(pair[0])
+    assert oct(os.stat(tmp_path / "haproxy.cfg").st_mode & 0o777) == "0o644"
+    host.commands.clear()
+    again = transaction.Transaction(with_server(ca, certs, pair, tmp_path / "haproxy.cfg", b"frontend web\n"), host).converge()
+    assert again["outcome"] == "unchanged" and not again["changed"] and host.commands == []
+
+
+def test_a_new_crl_reloads_the_server(ca, certs, tmp_path):
+    host = ServerHost(str(certs))
+    pair = issue(ca, "web")
+    transaction.Transaction(with_server(ca, certs, pair, tmp_path / "haproxy.cfg", b"frontend web\n"), host).converge()
+    revocation.ensure_crls(ca, CAKeys(), pki.parse_duration("30d", "lifetime"), pki.RenewBefore.parse("10d"), pki.utcnow())
+    wanted = with_server(ca, certs, pair, tmp_path / "haproxy.cfg", b"frontend web\n")
+    wanted.crl, wanted.crl_path = open(os.path.join(ca, revocation.CRL_FILE), "rb").read(), str(certs / "crl.pem")
+    host.commands.clear()
+    record = transaction.Transaction(wanted, host).converge()
+    assert record["crl_changed"] and record["reloaded"]["haproxy"] and ["systemctl", "reload", "--", "haproxy.service"] in host.commands
+
+
+def test_a_file_the_server_refuses_goes_back_before_anything_reads_it(ca, certs, tmp_path):
+    host = ServerHost(str(certs))
+    pair = issue(ca, "web")
+    config = tmp_path / "haproxy.cfg"
+    transaction.Transaction(with_server(ca, certs, pair, config, b"frontend web\n"), host).converge()
+    host.commands.clear()
+    record = transaction.Transaction(with_server(ca, certs, pair, config, b"frontend web\n  unknown-keyword\n"), host).converge()
+    assert record["failed"] and record["outcome"] == "rolled back"
+    assert "haproxy: check " in record["cause"] and "rejects the new configuration: [ALERT] config : parsing [haproxy.cfg:3]" in record["cause"]
+    assert config.read_bytes() == b"frontend web\n"
+    assert not any(argv[0] == "systemctl" for argv in host.commands), "nothing read the refused file, so nothing reloads"
+
+
+def test_a_refused_certificate_puts_the_generation_and_the_files_back_and_reloads_the_server(ca, certs, tmp_path):
+    host = ServerHost(str(certs))
+    old_pair = issue(ca, "web")
+    config = tmp_path / "haproxy.cfg"
+    transaction.Transaction(with_server(ca, certs, old_pair, config, b"frontend web\n"), host).converge()
+    new_pair = issue(ca, "web", force=True)
+    host.broken_serials.add(serial_of(new_pair[0]))  # the server cannot load the new certificate
+    record = transaction.Transaction(with_server(ca, certs, new_pair, config, b"frontend web\n  bind :8444\n"), host).converge()
+    assert record["outcome"] == "rolled back", record["cause"]
+    assert config.read_bytes() == b"frontend web\n"
+    assert host.served["web"] == serial_of(old_pair[0])
+    assert [argv for argv in host.commands if argv[0] == "systemctl"][-1] == ["systemctl", "reload", "--", "haproxy.service"]
+
+
+def test_a_change_of_what_the_server_reads_only_at_start_restarts_it(ca, certs, tmp_path):
+    host = ServerHost(str(certs))
+    pair = issue(ca, "web")
+    config, listen = tmp_path / "mtls.conf", tmp_path / "listen.conf"
+    transaction.Transaction(with_server(ca, certs, pair, config, b"ssl = on\n", listen), host).converge()
+    assert ["systemctl", "restart", "--", "haproxy.service"] in host.commands
+    host.commands.clear()
+    transaction.Transaction(with_server(ca, certs, pair, config, b"ssl = on\nssl_min_protocol_version = 'TLSv1.3'\n", listen), host).converge()
+    assert [argv for argv in host.commands if argv[0] == "systemctl"] == [["systemctl", "reload", "--", "haproxy.service"]]
+    host.commands.clear()
+    transaction.Transaction(with_server(ca, certs, pair, config, b"ssl = on\nssl_min_protocol_version = 'TLSv1.3'\n", listen, b"port = 5433\n"),
+                            host).converge()
+    assert [argv for argv in host.commands if argv[0] == "systemctl"] == [["systemctl", "restart", "--", "haproxy.service"]]
+
+
+def test_check_mode_says_which_server_would_reload(ca, certs, tmp_path):
+    host = ServerHost(str(certs))
+    pair = issue(ca, "web")
+    transaction.Transaction(with_server(ca, certs, pair, tmp_path / "haproxy.cfg", b"frontend web\n"), host).converge()
+    record = transaction.Transaction(with_server(ca, certs, pair, tmp_path / "haproxy.cfg", b"frontend api\n"), host).plan()
+    assert record["outcome"] == "would change" and record["servers_changed"] == {"haproxy": True} and record["reloaded"]["haproxy"]
+    assert (tmp_path / "haproxy.cfg").read_bytes() == b"frontend web\n"
+
+
+def test_a_postgresql_endpoint_is_named_by_its_database():
+    endpoint = transaction.Endpoint("postgresql", "db", 5432, "db-1", identity="db", label="postgresql db:5432", user="mtls_fleet_probe",
+                                    database="postgres")
+    problem = transaction.probe_problem(endpoint, {"serial": "AB", "status": "ready"}, "CD")
+    assert problem == "postgresql db:5432: postgresql://db-1:5432/postgres (via 127.0.0.1): serves serial AB, expected CD"
