@@ -14,7 +14,7 @@ description:
     known and can be carried out (the unit exists on the host and, for V(reload), has an
     C(ExecReload=)), and that every endpoint in C(mtls_app_endpoints) can be probed.
 author: mtls.fleet developers (@mtls-fleet)
-positional: service, unit, unit_action, host_services, host, unit_state, files
+positional: service, unit, unit_action, host_services, host, unit_state, files, keystore_formats
 options:
   _input:
     description: The host's C(mtls_app_endpoints).
@@ -53,11 +53,19 @@ options:
   files:
     description:
       - The settings written into the app's environment file, by variable name without the C(mtls_app_) prefix
-        (C(certs_dir), C(source_dir), C(cert_file), C(key_file), C(ca_file), C(env_file)). A line break there would add a
+        (C(certs_dir), C(source_dir), C(cert_file), C(key_file), C(ca_file), C(env_file), C(keystore_file),
+        C(keystore_password_file), C(truststore_file)). A line break there would add a
         variable to the app's environment, so each must be a plain absolute path or file name.
     type: dict
     default: {}
     version_added: 0.4.0
+  keystore_formats:
+    description:
+      - With C(mtls_app_keystore) on, the C(formats) of the app's service in C(mtls_certs_services), which must hold
+        V(pkcs12) (the keystore and truststore come from its generation); leave out when the app reads PEM files only.
+    type: list
+    elements: str
+    version_added: 0.5.0
 """
 
 EXAMPLES = r"""
@@ -79,12 +87,16 @@ ENDPOINT_FIELDS = ("port", "server_name", "path", "status", "identity")
 
 # The settings written into the app's environment file (EnvironmentFile=), with their checks.
 FILES = {"certs_dir": unit_values.absolute_path, "source_dir": unit_values.absolute_path, "cert_file": unit_values.file_name,
-         "key_file": unit_values.file_name, "ca_file": unit_values.file_name, "env_file": unit_values.absolute_path}
+         "key_file": unit_values.file_name, "ca_file": unit_values.file_name, "env_file": unit_values.absolute_path,
+         "keystore_file": unit_values.file_name, "keystore_password_file": unit_values.file_name, "truststore_file": unit_values.file_name}
 
 
-def app_problems(endpoints, service, unit, unit_action, host_services, host, unit_state="", files=None):
+def app_problems(endpoints, service, unit, unit_action, host_services, host, unit_state="", files=None, keystore_formats=None):
     own = ", ".join(host_services) or "none"
     problems = []
+    if keystore_formats is not None and service in host_services and "pkcs12" not in keystore_formats:
+        problems.append(f"host {host}: mtls_app_keystore is on, but service {service!r} has no PKCS#12 stores; "
+                        f"add formats: [pkcs12] to service {service!r} in mtls_certs_services")
     for name, value in (files or {}).items():
         fix = FILES[name](value)
         if fix:

@@ -1,8 +1,8 @@
-"""The reference apps (extensions/apps: Go, Node, Python servers that terminate mTLS themselves)
-as real processes on loopback: they refuse what nginx refuses, rotate on SIGHUP without a failed
-request, keep serving when new files do not load, enforce the CRLs, and stop cleanly. The
-reference clients (Go http.Client, Node https.Agent, Python requests) present a rotated identity
-without a restart.
+"""The reference apps (extensions/apps: Go, Node, Python and Java servers that terminate mTLS
+themselves) as real processes on loopback: they refuse what nginx refuses, rotate on SIGHUP without
+a failed request, keep serving when new files do not load, enforce the CRLs, and stop cleanly. The
+reference clients (Go http.Client, Node https.Agent, Python requests, Java HttpClient) present a
+rotated identity without a restart. The Java pair reads the PKCS#12 stores mtls_app links.
 
 docs/applications.md tells app owners to copy them, so they are held to what mtls.fleet promises.
 """
@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from ansible_collections.mtls.fleet.plugins.module_utils import authority, pki, probe, revocation
+from ansible_collections.mtls.fleet.plugins.module_utils import authority, keystores, pki, probe, revocation
 from ansible_collections.mtls.fleet.plugins.module_utils.custody import CAKeys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -43,7 +43,12 @@ def fixture_go_binary(tmp_path_factory):
 
 def command(kind, go_binary):
     return {"go": [go_binary], "node": [shutil.which("node") or "node", os.path.join(APPS, "node", "server.js")],
-            "python": ["python3", os.path.join(APPS, "python", "server.py")]}[kind]
+            "python": ["python3", os.path.join(APPS, "python", "server.py")],
+            "java": [shutil.which("java") or "java", "-Xmx128m", os.path.join(APPS, "java", "Server.java")]}[kind]
+
+
+# A JDK: scripts/install-system.sh installs one; CI must not skip it.
+JAVA = pytest.param("java", marks=pytest.mark.skipif(shutil.which("java") is None and not os.environ.get("CI"), reason="no JDK here"))
 
 
 class Fleet:
@@ -65,12 +70,18 @@ class Fleet:
         return outcome.cert_path, os.path.join(self.ca, "issued", name, "key.pem")
 
     def install(self, name, directory=None, profile="service"):
-        """The files switch to a new certificate (each file atomically, key first, as certificate_files does)."""
+        """The files switch to a new certificate (each file atomically, key first, as certificate_files does),
+        the PKCS#12 stores too (formats: [pkcs12])."""
         directory = directory or self.files
         directory.mkdir(exist_ok=True)
         cert, key = self.issue(name, profile)
         for source, target in ((key, "key.pem"), (cert, "cert.pem"), (self.bundle, "ca-bundle.pem")):
             shutil.copy(source, directory / (target + ".new"))
+            os.replace(directory / (target + ".new"), directory / target)
+        store, password = keystores.keystore(open(key, "rb").read(), open(cert, "rb").read())
+        for target, content in (("keystore.pass", password), ("keystore.p12", store),
+                                ("truststore.p12", keystores.truststore(open(self.bundle, "rb").read()))):
+            (directory / (target + ".new")).write_bytes(content)
             os.replace(directory / (target + ".new"), directory / target)
         return pki.serial_text(pki.load_certificates(open(cert, "rb").read(), cert)[0])
 
@@ -82,7 +93,8 @@ class Fleet:
     def env(self, port):
         return dict(os.environ, MTLS_CERT_FILE=str(self.files / "cert.pem"), MTLS_KEY_FILE=str(self.files / "key.pem"),
                     MTLS_CA_FILE=str(self.files / "ca-bundle.pem"), MTLS_CRL_FILE=str(self.files / "crl.pem"),
-                    PORT=str(port), LISTEN=f"127.0.0.1:{port}")
+                    MTLS_KEYSTORE_FILE=str(self.files / "keystore.p12"), MTLS_KEYSTORE_PASSWORD_FILE=str(self.files / "keystore.pass"),
+                    MTLS_TRUSTSTORE_FILE=str(self.files / "truststore.p12"), PORT=str(port), LISTEN=f"127.0.0.1:{port}")
 
 
 def free_port():
@@ -96,7 +108,7 @@ def fixture_go_client(tmp_path_factory):
     return go_build(tmp_path_factory, "go-client")
 
 
-@pytest.fixture(name="app", params=["go", "node", "python"])
+@pytest.fixture(name="app", params=["go", "node", "python", JAVA])
 def fixture_app(request, tmp_path, go_binary):
     fleet = Fleet(tmp_path)
     port = free_port()
@@ -172,11 +184,13 @@ def test_sighup_rotates_the_served_certificate_without_a_failed_request(app):
 
 
 def test_files_that_do_not_load_are_refused_and_the_previous_ones_kept(app):
-    _kind, fleet, port, process, client = app
+    kind, fleet, port, process, client = app
     before = call(port, fleet.bundle, client)["serial"]
     other_key = fleet.issue("stranger")[1]
     fleet.install("app-next")
     shutil.copy(other_key, fleet.files / "key.pem")  # a key that does not match the new certificate
+    if kind == "java":
+        (fleet.files / "keystore.pass").write_text("not the keystore's password\n")  # a keystore that does not open
     process.send_signal(signal.SIGHUP)
     time.sleep(1)
     assert process.poll() is None
@@ -235,9 +249,15 @@ def test_a_revoked_clients_open_connection_is_closed_at_the_crl_reload_and_other
         deadline, served_after = time.monotonic() + 5, 0
         while True:
             try:
-                assert held.get() == 200
+                status = held.get()
             except (OSError, ssl.SSLError):
                 break  # closed: its next request has to make a new handshake, which the new CRLs refuse
+            if status == 495:
+                # Java's server does not hand out its connections: it refuses the request, then closes the connection
+                with pytest.raises((OSError, ssl.SSLError)):
+                    held.get()
+                break
+            assert status == 200
             served_after += 1
             assert time.monotonic() < deadline, f"the revoked client's connection still served {served_after} requests after 5 s"
             time.sleep(0.05)
@@ -282,3 +302,32 @@ def test_reference_client_presents_its_rotated_identity_without_a_restart(kind, 
     result = json.loads(out)
     assert result["sent"] > 20 and result["failed"] == 0, err
     assert [serial.lstrip("0") for serial in result["client_serials"]] == [first.lstrip("0"), second.lstrip("0")]
+
+
+@pytest.mark.skipif(shutil.which("java") is None and not os.environ.get("CI"), reason="no JDK here")
+def test_java_client_takes_up_its_rotated_keystore_without_a_restart(tmp_path, go_binary):
+    fleet = Fleet(tmp_path)
+    port = free_port()
+    server = subprocess.Popen(command("python", go_binary), env=fleet.env(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    identity = tmp_path / "client"
+    fleet.install("client", identity, profile="client")
+    out = tmp_path / "counts.json"
+    try:
+        deadline = time.monotonic() + 20
+        while call(port, fleet.bundle, (str(identity / "cert.pem"), str(identity / "key.pem")))["status"] != 200:
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.1)
+        env = dict(os.environ, MTLS_KEYSTORE_FILE=str(identity / "keystore.p12"), MTLS_KEYSTORE_PASSWORD_FILE=str(identity / "keystore.pass"),
+                   MTLS_TRUSTSTORE_FILE=str(identity / "truststore.p12"))
+        client = subprocess.Popen([shutil.which("java") or "java", os.path.join(APPS, "java", "Client.java"), f"https://localhost:{port}/", str(out),
+                                   "--seconds", "6", "--stop-file", str(tmp_path / "stop")], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        time.sleep(4)  # it compiles, then calls
+        fleet.install("client-next", identity, profile="client")
+        output = client.communicate(timeout=60)[0]
+    finally:
+        server.kill()
+        server.wait(5)
+    assert client.returncode == 0, output
+    result = json.loads(out.read_text())
+    assert result["sent"] > 20 and result["failed"] == 0 and result["reloads"] == 1, result
