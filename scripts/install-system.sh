@@ -4,7 +4,8 @@ set -euo pipefail
 packages=(podman runc netavark aardvark-dns iptables uidmap slirp4netns fuse-overlayfs
           mmdebstrap openssh-client openssl curl make shellcheck testssl.sh
           golang-go nodejs  # the reference apps (extensions/apps): Go built here, Node tested here
-          softhsm2 opensc)  # a real PKCS#11 token for the CA-key tests, and pkcs11-tool to read it back
+          softhsm2 opensc   # a real PKCS#11 token for the CA-key tests, and pkcs11-tool to read it back
+          default-jre-headless postgresql)  # Java's keytool and the Java reference apps; a real PostgreSQL for its probe
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
