@@ -93,7 +93,7 @@ def haproxy_problems(frontends, backends, host_services, identities, host, setti
     for index, frontend in enumerate(frontends):
         where = f"host {host}: mtls_haproxy_frontends[{index}]"
         problems += _service_problems(where, frontend.get("service"), services, "the identity HAProxy serves")
-        problems += _value_problems(f"{where}.listen", frontend.get("listen"), _port)
+        problems += _value_problems(f"{where}.listen", frontend.get("listen"), nginx_values.port)
         if frontend.get("server_name") is not None:
             problems += _value_problems(f"{where}.server_name", frontend["server_name"], nginx_values.host_name)
         if frontend.get("backend") and frontend["backend"] not in backend_names:
@@ -112,11 +112,6 @@ def haproxy_problems(frontends, backends, host_services, identities, host, setti
             problems += _value_problems(f"{where}.servers[{i}]", entry, nginx_values.upstream_server)
         problems += _value_problems(f"{where}.server_name", backend.get("server_name"), nginx_values.host_name)
     return problems
-
-
-def _port(value):
-    text = str(value)
-    return None if text.isdigit() and 1 <= int(text) <= 65535 else "write a TCP port (1-65535)"
 
 
 def _service_problems(where, name, services, what):

@@ -93,15 +93,10 @@ def _hba_lines(value):
     return None
 
 
-def _port(value):
-    text = str(value)
-    return None if text.isdigit() and 1 <= int(text) <= 65535 else "write a TCP port (1-65535)"
-
-
 SETTINGS = {
     "hba_lines": _hba_lines,
     "listen_addresses": lambda value: None if _LISTEN.fullmatch(str(value)) else "write * or host names and addresses separated by commas",
-    "port": _port,
+    "port": nginx_values.port,
     "version": lambda value: None if re.fullmatch(r"[0-9]{1,3}", str(value)) else "write the major version, such as 15",
     "cluster": lambda value: None if re.fullmatch(r"[A-Za-z0-9_-]{1,63}", str(value)) else "write the cluster's name, such as main",
     "certs_dir": nginx_values.absolute_path,

@@ -26,6 +26,11 @@ _CIPHERS = re.compile(r"[A-Za-z0-9:+!@_=.-]+")
 PROTOCOLS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
 
+def port(value):
+    """A TCP port alone (HAProxy's bind, PostgreSQL's port)."""
+    return None if _PORT.fullmatch(str(value)) and 1 <= int(str(value)) <= 65535 else "write a TCP port (1-65535)"
+
+
 def _port_problem(text):
     if not _PORT.fullmatch(text) or not 1 <= int(text) <= 65535:
         return f"port {text!r} is not a TCP port (1-65535)"

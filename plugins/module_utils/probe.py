@@ -52,19 +52,12 @@ def probe(host, port, server_name, ca_bundle, cert=None, key=None, path="/", tim
     Never raises for network or TLS failures: they are results."""
     if postgresql is not None:
         return probe_postgresql(host, port, server_name, ca_bundle, cert, key, postgresql.get("user"), postgresql.get("database"), timeout)
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_bundle)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if cert:
-        context.load_cert_chain(cert, key)
-    result = {"host": host, "port": port, "server_name": server_name, "ok": False, "status": None,
-              "serial": None, "not_after": None, "tls_version": None, "error": None, "body": None}
+    context, result = _client(ca_bundle, cert, key), _blank_result(host, port, server_name)
     start = time.monotonic()
     try:
         with socket.create_connection((host, port), timeout=timeout) as raw:
             with context.wrap_socket(raw, server_hostname=server_name) as conn:
-                served = pki.load_certificates(ssl.DER_cert_to_PEM_cert(conn.getpeercert(binary_form=True)).encode(), "served")[0]
-                result.update(serial=pki.serial_text(served), not_after=f"{pki.not_after(served):%Y-%m-%dT%H:%M:%SZ}",
-                              tls_version=conn.version())
+                _note_served(conn, result)
                 try:
                     conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n".encode())
                 except (BrokenPipeError, ConnectionResetError):
@@ -91,20 +84,13 @@ def probe_postgresql(host, port, server_name, ca_bundle, cert=None, key=None, us
     user to database. status is "ready" once the server accepted the certificate for that role and
     waits for a query; a refusal is the server's error (SQLSTATE 28000 for a certificate pg_hba or
     the ident map does not admit) or the TLS alert."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_bundle)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if cert:
-        context.load_cert_chain(cert, key)
-    result = {"host": host, "port": port, "server_name": server_name, "ok": False, "status": None,
-              "serial": None, "not_after": None, "tls_version": None, "error": None, "body": None}
+    context, result = _client(ca_bundle, cert, key), _blank_result(host, port, server_name)
     start = time.monotonic()
     try:
         with socket.create_connection((host, port), timeout=timeout) as raw:
             _postgresql_ssl_request(raw)
             with context.wrap_socket(raw, server_hostname=server_name) as conn:
-                served = pki.load_certificates(ssl.DER_cert_to_PEM_cert(conn.getpeercert(binary_form=True)).encode(), "served")[0]
-                result.update(serial=pki.serial_text(served), not_after=f"{pki.not_after(served):%Y-%m-%dT%H:%M:%SZ}",
-                              tls_version=conn.version())
+                _note_served(conn, result)
                 parameters = b"".join(name + b"\0" + value.encode() + b"\0" for name, value in ((b"user", user), (b"database", database)) if value)
                 body = struct.pack("!i", _PG_PROTOCOL) + parameters + b"\0"
                 conn.sendall(struct.pack("!i", len(body) + 4) + body)
@@ -114,6 +100,26 @@ def probe_postgresql(host, port, server_name, ca_bundle, cert=None, key=None, us
         return result
     result.update(status=status, error=error, ok=status is not None, seconds=round(time.monotonic() - start, 3))
     return result
+
+
+def _client(ca_bundle, cert, key):
+    """A client context that verifies the server (name and chain) and presents cert, if given."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_bundle)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert:
+        context.load_cert_chain(cert, key)
+    return context
+
+
+def _blank_result(host, port, server_name):
+    return {"host": host, "port": port, "server_name": server_name, "ok": False, "status": None,
+            "serial": None, "not_after": None, "tls_version": None, "error": None, "body": None}
+
+
+def _note_served(conn, result):
+    """The serial and expiry of the certificate the server served, and the TLS version."""
+    served = pki.load_certificates(ssl.DER_cert_to_PEM_cert(conn.getpeercert(binary_form=True)).encode(), "served")[0]
+    result.update(serial=pki.serial_text(served), not_after=f"{pki.not_after(served):%Y-%m-%dT%H:%M:%SZ}", tls_version=conn.version())
 
 
 def _postgresql_ssl_request(raw):
