@@ -24,7 +24,7 @@ FIXES = {
     "unknown_served": "find who put it there; mtls.fleet.rotate -e mtls_rotate_force=HOST installs one the CA issued",
     "file_not_served": "reload the service (mtls.fleet.rotate does and proves it)",
     "behind_store": "run mtls.fleet.rotate -e mtls_rotate_force=HOST",
-    "not_answering": "start the service, or check mtls_nginx_servers / mtls_app_endpoints",
+    "not_answering": "start the service, or check mtls_nginx_servers / mtls_app_endpoints / mtls_haproxy_frontends / mtls_postgresql_port",
 }
 
 

@@ -522,9 +522,8 @@ def _app(app):
 
 
 def _server(server):
-    kinds = server["kind"]
     files = tuple(transaction.ConfigFile(path=entry["path"], content=_text(entry["content"]), mode=int(entry["mode"], 8),
-                                         gid=_id_of(f"servers[{kinds}].files.group", entry["group"], grp.getgrnam, "gr_gid",
+                                         gid=_id_of(f"servers[{server['kind']}].files.group", entry["group"], grp.getgrnam, "gr_gid",
                                                     "create the group, or name another"))
                   for entry in server["files"])
     return transaction.ServerPart(kind=server["kind"], unit=server["unit"], files=files, check=tuple(server["check"]),
